@@ -63,7 +63,7 @@ def _strict() -> bool:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
