@@ -19,7 +19,7 @@ from zoo_core.errors import ZooError
 # name -> (module, attribute, one-line help shown by `zoo --help` without importing)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("zoo_core.commands.run", "run", "Train and evaluate a TOML recipe."),
-    "validate": ("zoo_core.commands.run", "validate", "Check a recipe without training."),
+    "validate": ("zoo_core.commands.validate", "validate", "Check a recipe without training."),
     "eval": ("zoo_core.commands.run", "eval_cmd", "Evaluate a saved model or run."),
     "predict": ("zoo_core.commands.run", "predict", "Class probabilities for images."),
     "bench": ("zoo_core.commands.bench", "bench", "Throughput, latency, memory and MFU."),

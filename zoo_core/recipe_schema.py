@@ -1,0 +1,441 @@
+"""The recipe schema: every section and key a TOML recipe may hold.
+
+Each section is a strict pydantic model (``extra="forbid"``, ``strict=True``):
+an unknown key is an error, never silently ignored, and a value of the wrong
+type is not coerced (``epochs = "3"`` is an error; ``lr = 1`` is fine because
+TOML integers are valid floats). Defaults that depend on other keys
+(``data.split_seed``, ``eval.batch_size``, monitor modes, the stage sum) are
+filled in by :class:`Recipe` so that the resolved recipe written to a run
+folder is explicit.
+
+Registry names (task, dataset, backbone, head, regularizers) are plain
+strings here; :mod:`zoo_core.recipe` checks them against the live registry.
+``docs/recipes.md`` documents every key; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+Mode = Literal["fine_tune", "feature_extract", "partial", "scratch"]
+MonitorMode = Literal["min", "max"]
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_MONITOR = re.compile(r"^(train|val|test)/[A-Za-z0-9_.\-]+$")
+# metrics where larger is better; anything else (loss, error, ...) is minimised
+_MAXIMISED = re.compile(r"(top\d*|acc|f1|precision|recall|psnr|ssim|iou|dice|auc|map)", re.I)
+
+# Keys that carry no schema of their own: they are handed to a component
+# factory, whose signature `zoo_core.recipe` checks them against.
+OPEN_TABLES = ("model.head_cfg", "train.regularizers[]", "task_options")
+
+
+def infer_monitor_mode(monitor: str) -> MonitorMode:
+    """'max' for accuracy-like metrics (top1, f1, psnr...), 'min' otherwise."""
+    metric = monitor.rsplit("/", 1)[-1]
+    return "max" if _MAXIMISED.search(metric) else "min"
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys and wrong types are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=False)
+
+
+def _check_monitor(value: str) -> str:
+    if not _MONITOR.match(value):
+        raise ValueError(
+            f"{value!r} is not a metric key; write <split>/<metric>, e.g. 'val/loss' or 'val/top1'"
+        )
+    return value
+
+
+# --- [recipe] ---------------------------------------------------------------
+
+
+class RecipeMeta(Section):
+    name: str | None = Field(None, description="run name; defaults to the file stem")
+    task: str = Field("classification", description="registry name of kind task")
+    seed: int = Field(0, ge=0)
+    description: str = ""
+
+
+# --- [data] -----------------------------------------------------------------
+
+
+class RandomResizedCrop(Section):
+    scale: list[float] = Field(default_factory=lambda: [0.08, 1.0], min_length=2, max_length=2)
+    ratio: list[float] = Field(default_factory=lambda: [0.75, 4 / 3], min_length=2, max_length=2)
+
+    @field_validator("scale", "ratio")
+    @classmethod
+    def _ordered_positive(cls, v: list[float]) -> list[float]:
+        if not 0 < v[0] <= v[1]:
+            raise ValueError(f"expected two numbers 0 < low <= high, got {v}")
+        return v
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_at_most_one(cls, v: list[float]) -> list[float]:
+        if v[1] > 1:
+            raise ValueError(f"a crop scale is a fraction of the image area, at most 1.0; got {v}")
+        return v
+
+
+class AugmentSection(Section):
+    #: None (off) or the crop parameters; TOML `true` means the default parameters
+    random_resized_crop: RandomResizedCrop | None = None
+    hflip: float = Field(0.0, ge=0.0, le=1.0, description="probability")
+    rotation: float = Field(0.0, ge=0.0, le=180.0, description="max degrees either way")
+    color_jitter: float = Field(0.0, ge=0.0, le=1.0)
+    noise: float = Field(0.0, ge=0.0, description="Gaussian noise std, on [0, 1] pixels")
+    blur: float = Field(0.0, ge=0.0, description="max Gaussian blur sigma, pixels")
+
+    @field_validator("random_resized_crop", mode="before")
+    @classmethod
+    def _bool_means_default(cls, v: Any) -> Any:
+        if v is True:
+            return {}
+        if v is False:
+            return None
+        return v
+
+    @property
+    def deterministic(self) -> bool:
+        """True when no random transform is on (frozen features may be cached)."""
+        return (
+            self.random_resized_crop is None
+            and self.hflip == 0
+            and self.rotation == 0
+            and self.color_jitter == 0
+            and self.noise == 0
+            and self.blur == 0
+        )
+
+
+class DataSection(Section):
+    dataset: str = Field(..., description="registry name of kind dataset")
+    root: str | None = None
+    download: bool = True
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.0, ge=0.0, lt=1.0)
+    split_seed: int | None = Field(None, ge=0)
+    num_workers: int = Field(2, ge=0)
+    pin_memory: bool | Literal["auto"] = "auto"
+    persistent_workers: bool = True
+    bad_images: Literal["skip", "fail"] = "skip"
+    image_size: int | None = Field(None, ge=1)
+    subset_per_class: int | None = Field(None, ge=1)
+    classes: list[str] | None = Field(None, min_length=1)
+    augment: AugmentSection = Field(default_factory=AugmentSection)
+
+    @field_validator("pin_memory", mode="before")
+    @classmethod
+    def _auto_or_bool(cls, v: Any) -> Any:
+        if isinstance(v, bool) or v == "auto":
+            return v
+        raise ValueError(f"expected true, false or \"auto\", got {v!r}")
+
+    @field_validator("classes")
+    @classmethod
+    def _unique(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            dups = sorted({c for c in v if v.count(c) > 1})
+            if dups:
+                raise ValueError(f"class names repeat: {', '.join(dups)}")
+        return v
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> DataSection:
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError(
+                f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:g} "
+                "leaves nothing to train on; keep their sum below 1"
+            )
+        return self
+
+
+# --- [model] ----------------------------------------------------------------
+
+
+class ModelSection(Section):
+    backbone: str | None = Field(
+        None, description="registry name, name.tag, plugin:name or hf://org/repo"
+    )
+    weights: str = Field("default", description='"default", a tag, a URI, or "none"')
+    head: str = "linear"
+    head_cfg: dict[str, Any] = Field(default_factory=dict)
+    mode: Mode = "fine_tune"
+    freeze_stages: int = Field(0, ge=0)
+    unfreeze_at: dict[str, int] = Field(default_factory=dict)
+    stage_lr_mult: list[float] = Field(default_factory=list)
+    head_lr_mult: float = Field(1.0, ge=0.0)
+    num_classes: int | None = Field(None, ge=1)
+    in_chans: int | None = Field(None, ge=1)
+    drop_rate: float | None = Field(None, ge=0.0, lt=1.0)
+
+    @field_validator("unfreeze_at")
+    @classmethod
+    def _epoch_keys(cls, v: dict[str, int]) -> dict[str, int]:
+        for epoch, frozen in v.items():
+            if not epoch.isdigit():
+                raise ValueError(
+                    f"keys are epoch numbers written as strings, e.g. {{\"3\" = 0}}; got {epoch!r}"
+                )
+            if frozen < 0:
+                raise ValueError(f"epoch {epoch}: the number of frozen stages must be >= 0")
+        return dict(sorted(v.items(), key=lambda kv: int(kv[0])))
+
+    @field_validator("stage_lr_mult")
+    @classmethod
+    def _non_negative(cls, v: list[float]) -> list[float]:
+        if any(m < 0 for m in v):
+            raise ValueError(f"learning-rate multipliers must be >= 0, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _mode_and_weights_agree(self) -> ModelSection:
+        if self.mode == "scratch":
+            if self.weights == "default":
+                self.weights = "none"
+            elif self.weights != "none":
+                raise ValueError(
+                    f"mode 'scratch' trains from random initialisation, but weights = "
+                    f"{self.weights!r}; remove `weights` or pick mode 'fine_tune'"
+                )
+        if self.mode != "partial" and self.unfreeze_at:
+            raise ValueError("unfreeze_at only applies to mode 'partial'")
+        return self
+
+    @property
+    def pretrained(self) -> bool:
+        return self.weights != "none"
+
+
+# --- [train] ----------------------------------------------------------------
+
+
+class OptimizerSection(Section):
+    name: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd only")
+    betas: list[float] = Field(
+        default_factory=lambda: [0.9, 0.999], min_length=2, max_length=2,
+        description="adam/adamw only",
+    )
+    nesterov: bool = False
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, v: list[float]) -> list[float]:
+        if not all(0.0 <= b < 1.0 for b in v):
+            raise ValueError(f"both betas must be in [0, 1), got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> OptimizerSection:
+        if self.nesterov and (self.name != "sgd" or self.momentum == 0):
+            raise ValueError("nesterov needs name = 'sgd' and momentum > 0")
+        return self
+
+
+class ScheduleSection(Section):
+    name: Literal["none", "cosine", "step", "plateau"] = "none"
+    warmup_epochs: int = Field(0, ge=0)
+    step_size: int = Field(10, ge=1, description="step: epochs between decays")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="step: decay factor")
+    patience: int = Field(2, ge=0, description="plateau: epochs without improvement")
+    factor: float = Field(0.1, gt=0.0, lt=1.0, description="plateau: decay factor")
+    min_lr: float = Field(0.0, ge=0.0)
+
+
+class EarlyStoppingSection(Section):
+    enabled: bool = False
+    monitor: str = "val/loss"
+    mode: MonitorMode | None = None
+    patience: int = Field(5, ge=0)
+    min_delta: float = Field(0.0, ge=0.0)
+    restore_best: bool = True
+
+    @field_validator("monitor")
+    @classmethod
+    def _monitor_ok(cls, v: str) -> str:
+        return _check_monitor(v)
+
+    @model_validator(mode="after")
+    def _infer_mode(self) -> EarlyStoppingSection:
+        if self.mode is None:
+            self.mode = infer_monitor_mode(self.monitor)
+        return self
+
+
+class CheckpointSection(Section):
+    monitor: str = "val/top1"
+    mode: MonitorMode | None = None
+
+    @field_validator("monitor")
+    @classmethod
+    def _monitor_ok(cls, v: str) -> str:
+        return _check_monitor(v)
+
+    @model_validator(mode="after")
+    def _infer_mode(self) -> CheckpointSection:
+        if self.mode is None:
+            self.mode = infer_monitor_mode(self.monitor)
+        return self
+
+
+class RegularizerSpec(BaseModel):
+    """``name`` plus the regularizer's own keys (checked against its factory)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    name: str
+
+    @property
+    def cfg(self) -> dict[str, Any]:
+        """The keys handed to the regularizer factory."""
+        return dict(self.model_extra or {})
+
+
+class TrainSection(Section):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    device: str = "auto"
+    deterministic: bool = False
+    feature_cache: bool | Literal["auto"] = "auto"
+    max_steps_per_epoch: int | None = Field(None, ge=1)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    clip_grad_norm: float | None = Field(None, gt=0.0)
+    optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
+    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
+    early_stopping: EarlyStoppingSection = Field(default_factory=EarlyStoppingSection)
+    checkpoint: CheckpointSection = Field(default_factory=CheckpointSection)
+    regularizers: list[RegularizerSpec] = Field(default_factory=list)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not _DEVICE.match(v):
+            raise ValueError(f"expected auto, cpu, mps, cuda or cuda:N, got {v!r}")
+        return v
+
+    @field_validator("feature_cache", mode="before")
+    @classmethod
+    def _auto_or_bool(cls, v: Any) -> Any:
+        if isinstance(v, bool) or v == "auto":
+            return v
+        raise ValueError(f"expected true, false or \"auto\", got {v!r}")
+
+
+# --- [[stages]] -------------------------------------------------------------
+
+
+class StageSection(Section):
+    """One phase of training; unset keys keep the values of [model]/[train]."""
+
+    name: str | None = None
+    epochs: int = Field(..., ge=1)
+    mode: Mode | None = None
+    freeze_stages: int | None = Field(None, ge=0)
+    lr: float | None = Field(None, gt=0.0)
+    weight_decay: float | None = Field(None, ge=0.0)
+    head_lr_mult: float | None = Field(None, ge=0.0)
+    stage_lr_mult: list[float] | None = None
+
+
+# --- [eval] -----------------------------------------------------------------
+
+
+class EvalSection(Section):
+    split: Literal["train", "val", "test"] | None = Field(
+        None, description='None: "test" when the data set has one, else "val"'
+    )
+    topk: list[int] = Field(default_factory=lambda: [1, 5], min_length=1)
+    batch_size: int | None = Field(None, ge=1)
+
+    @field_validator("topk")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(k < 1 for k in v):
+            raise ValueError(f"every k must be >= 1, got {v}")
+        return sorted(set(v))
+
+
+# --- the whole recipe --------------------------------------------------------
+
+
+class Recipe(Section):
+    """A parsed, schema-checked recipe. Build it with :func:`zoo_core.recipe.load_recipe`."""
+
+    recipe: RecipeMeta = Field(default_factory=RecipeMeta)
+    data: DataSection
+    model: ModelSection = Field(default_factory=ModelSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    stages: list[StageSection] = Field(default_factory=list)
+    eval: EvalSection = Field(default_factory=EvalSection)
+    #: free-form keys for the task; checked by the task's ``check_recipe`` if it has one
+    task_options: dict[str, Any] = Field(default_factory=dict)
+
+    _source: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _resolve_dependent_defaults(self) -> Recipe:
+        if self.data.split_seed is None:
+            self.data.split_seed = self.recipe.seed
+        if self.eval.batch_size is None:
+            self.eval.batch_size = self.train.batch_size
+        if self.stages:
+            total = sum(s.epochs for s in self.stages)
+            if "epochs" in self.train.model_fields_set and self.train.epochs != total:
+                raise ValueError(
+                    f"train.epochs = {self.train.epochs} but the stages add up to {total} epochs; "
+                    "remove train.epochs (it is the sum of the stages) or make them agree"
+                )
+            self.train.epochs = total
+            for i, stage in enumerate(self.stages):
+                if stage.name is None:
+                    stage.name = f"stage{i + 1}"
+                if stage.mode == "scratch" and i > 0:
+                    raise ValueError(
+                        f"stages[{i}].mode: 'scratch' can only be the first stage"
+                    )
+        return self
+
+    # -- conveniences -----------------------------------------------------------
+    @property
+    def source(self) -> str | None:
+        """The file this recipe was loaded from (None when built in code)."""
+        return self._source
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name or "recipe"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (None values kept); ``Recipe.model_validate`` reads it back."""
+        return self.model_dump(mode="python")
+
+    def to_toml(self) -> str:
+        """The fully resolved recipe as TOML (TOML has no null: None keys are left out,
+        and every key that may be None defaults to None, so it loads back identically)."""
+        import tomli_w
+
+        header = "# Fully resolved recipe written by zoo: every key, every default.\n"
+        return header + tomli_w.dumps(_drop_none(self.to_dict()))
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
