@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from zoo_core.plugins import registry
@@ -21,6 +22,6 @@ def create(kind: str, name: str, **cfg: Any) -> Any:
     return get(kind, name).component.create(**cfg)
 
 
-def list(kind: str | None = None, pattern: str | None = None) -> list[Component]:  # noqa: A001
+def list(kind: str | None = None, pattern: str | None = None) -> builtins.list[Component]:  # noqa: A001
     """Registered components, optionally of one kind and matching a glob."""
     return registry().list(kind, pattern)

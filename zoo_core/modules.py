@@ -41,4 +41,5 @@ def data_config(model: nn.Module | None = None, **overrides: Any) -> dict[str, A
 
 def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """(N, num_features) pooled, pre-logits features of any zoo backbone."""
-    return model.forward_head(model.forward_features(x), pre_logits=True)
+    features = model.forward_features(x)  # type: ignore[operator]
+    return model.forward_head(features, pre_logits=True)  # type: ignore[operator]

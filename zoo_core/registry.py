@@ -8,6 +8,7 @@ one. Any name may carry a weight tag, timm-style: ``resnet50.a1_in1k``.
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -186,7 +187,7 @@ class Registry:
             )
         return Resolved(component, tag)
 
-    def find(self, name: str) -> list[Resolved]:
+    def find(self, name: str) -> builtins.list[Resolved]:
         """Every kind in which ``name`` resolves (for ``zoo info NAME``)."""
         found = []
         for kind in KINDS:
@@ -196,5 +197,5 @@ class Registry:
                 continue
         return found
 
-    def all_names(self) -> list[str]:
+    def all_names(self) -> builtins.list[str]:
         return sorted({n for names in self._by_kind.values() for n in names})
