@@ -99,6 +99,7 @@ class _Collector:
         self.problems: list[Problem] = []
         self.origins: dict[tuple[str, ...], str] = {}
         self.files: list[Path] = []
+        self.file_failed = False
 
     def add(self, path: str, message: str, level: Level = "error") -> None:
         self.problems.append(Problem(path, message, level))
@@ -132,17 +133,21 @@ def _read_toml(path: Path, col: _Collector, referrer: str | None) -> dict[str, A
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        col.file_failed = True
         col.add("extends" if referrer else "",
                 f"recipe file {_display(path)} does not exist{where}.")
         return None
     except (OSError, UnicodeDecodeError) as exc:
+        col.file_failed = True
         col.add("extends" if referrer else "", f"cannot read {_display(path)}{where}: {exc}.")
         return None
     try:
-        return tomllib.loads(text)
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        col.file_failed = True
         col.add("", f"{_display(path)}{where} is not valid TOML: {exc}.")
         return None
+    return raw
 
 
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -215,11 +220,11 @@ def _apply_override(raw: dict[str, Any], text: str, col: _Collector) -> None:
     try:
         keys, value = parse_override(text)
     except ValueError as exc:
-        col.add(SET, str(exc))
+        col.add("", str(exc))
         return
     dotted = ".".join(keys)
     if keys[0] == "extends":
-        col.add(SET, f"{SET} {text!r}: `extends` cannot be overridden; edit the file or "
+        col.add("", f"{SET} {text!r}: `extends` cannot be overridden; edit the file or "
                      "point zoo at the recipe you want to extend.")
         return
     node: Any = raw
@@ -303,6 +308,13 @@ def _section_label(loc: Sequence[str | int]) -> str:
     return f"in [{'.'.join(keys)}]"
 
 
+_MISSING_HINTS = {
+    "dataset": ' Name the data set, e.g. dataset = "digits" (see `zoo list dataset`).',
+    "epochs": " Give each stage its number of epochs, e.g. epochs = 3.",
+    "name": ' Name the component, e.g. name = "l2" (see `zoo list regularizer`).',
+}
+
+
 def _schema_problems(exc: ValidationError, col: _Collector) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
@@ -317,7 +329,15 @@ def _schema_problems(exc: ValidationError, col: _Collector) -> list[Problem]:
             message = (f"unknown key {key!r} {_section_label(parent)}.{suggestion(key, valid)}"
                        + (f" Valid keys: {', '.join(valid)}." if valid else ""))
         elif kind == "missing":
-            message = "required key is missing."
+            field = str(loc[-1])
+            if _section_at(loc) is not None and not isinstance(loc[-1], int):
+                message = f"required table [{_dotted(loc)}] is missing."
+            else:
+                message = "required key is missing." + _MISSING_HINTS.get(field, "")
+        elif kind in ("model_type", "model_attributes_type", "dict_type"):
+            message = f"expected a table, got {value!r}."
+        elif kind == "list_type":
+            message = f"expected a list [...], got {value!r}."
         elif kind == "literal_error":
             expected = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
             message = (f"{value!r} is not one of {', '.join(expected)}."
@@ -442,6 +462,12 @@ def _name_problems(raw: Mapping[str, Any]) -> list[Problem]:
                 "or give a URI (hf://org/repo, https://...#sha256=..., a local file), "
                 "\"default\" or \"none\".")))
 
+    if isinstance(weights, str) and weights.startswith(("https://", "http://")) \
+            and "#sha256=" not in weights:
+        problems.append(Problem("model.weights", (
+            "a download URL must pin its content: append #sha256=<64 hex digits> "
+            "(`sha256sum FILE` prints it), e.g. https://host/w.safetensors#sha256=...")))
+
     head = _lookup("head", _get(raw, "model.head", "linear"), "model.head", problems)
     head_cfg = _get(raw, "model.head_cfg", {})
     if head is not None and isinstance(head_cfg, Mapping):
@@ -491,7 +517,10 @@ def _hub_reachable() -> bool:
 
 
 def _weights_uri(model: ModelSection) -> tuple[str | None, str | None]:
-    """(URI the run will load, display name) for the model section; URI None: random init."""
+    """(URI the run will load, name to show) for ``[model]``; URI None: random init.
+
+    Raises ZooError for a name or tag the registry does not know.
+    """
     from zoo_core.plugins import registry
 
     if not model.pretrained or model.backbone is None:
@@ -501,111 +530,113 @@ def _weights_uri(model: ModelSection) -> tuple[str | None, str | None]:
     if _looks_like_uri(model.weights):
         return model.weights, model.weights
     resolved = registry().get("backbone", model.backbone)
-    tag = resolved.tag or (None if model.weights == "default" else model.weights)
     component = resolved.component
-    if not component.weights:
-        if model.weights == "default":
-            return None, None  # nothing pretrained exists; random init
-        raise ZooError(f"backbone {component.name!r} has no pretrained weights.")
+    tag = resolved.tag or (None if model.weights == "default" else model.weights)
+    if tag is None and not component.weights:
+        return None, None  # nothing pretrained exists for this backbone
     weight = component.weight(tag)
     return weight.source, f"{component.name}.{weight.tag}"
 
 
 def _is_cached(uri: str) -> bool | None:
-    """True/False when the weights layer can tell, None when it cannot."""
+    """True/False when we can tell whether ``uri`` is on this machine, None when not."""
     try:
-        from zoo_core import weights as weights_layer  # the weights helper's module, if present
+        from zoo_core import weights as weights_layer  # the weights layer, once it exists
     except ImportError:
         weights_layer = None  # type: ignore[assignment]
     probe = getattr(weights_layer, "is_cached", None)
     if callable(probe):
         return bool(probe(uri))
-    path = Path(uri.split("#", 1)[0]).expanduser()
     if "://" not in uri:
-        return path.exists()
+        return Path(uri).expanduser().exists()
     if uri.startswith("hf://"):
         from huggingface_hub import try_to_load_from_cache
 
         parts = uri[len("hf://"):].split("/")
-        repo_id = "/".join(parts[:2])
-        revision = None
+        repo_id, revision = "/".join(parts[:2]), None
         if "@" in repo_id:
             repo_id, revision = repo_id.split("@", 1)
         files = ["/".join(parts[2:])] if len(parts) > 2 else [
-            "model.safetensors", "open_clip_model.safetensors", "pytorch_model.bin"]
+            "model.safetensors", "pytorch_model.bin"]
         return any(isinstance(try_to_load_from_cache(repo_id, f, revision=revision), str)
                    for f in files)
     return None
 
 
 def weights_status(model: ModelSection) -> tuple[bool, str]:
-    """Are the weights ``[model]`` asks for on this machine? (ok, message for people)."""
+    """Are the weights ``[model]`` asks for on this machine? (ok, message for people).
+
+    ok is True for random initialisation and for cached weights.
+    """
     try:
         uri, label = _weights_uri(model)
     except ZooError as exc:
         return False, str(exc)
     if uri is None:
-        return True, "random initialisation (no pretrained weights needed)"
-    cached = _is_cached(uri)
-    if cached:
+        return True, "random initialisation: no pretrained weights needed"
+    if _is_cached(uri):
         return True, f"{label}: cached"
     if "://" not in uri:
         return False, f"weights file {uri} does not exist"
-    return False, f"{label} ({uri}) is not cached"
+    return False, f"weights {label} are not cached" if label == uri else \
+        f"weights {label} ({uri}) are not cached"
 
 
-def _availability_problems(recipe: Recipe) -> list[Problem]:
-    problems: list[Problem] = []
-    model = recipe.model
-    if model.pretrained and model.backbone is not None:
-        ok, message = weights_status(model)
-        if not ok:
-            uri, _ = (None, None)
-            try:
-                uri, _ = _weights_uri(model)
-            except ZooError:
-                pass
-            if uri is not None and "://" not in uri:
-                problems.append(Problem("model.weights", message + "."))
-            elif uri is None:
-                problems.append(Problem("model.weights", message))
-            elif _hub_reachable():
-                problems.append(Problem("model.weights", f"{message}; `zoo run` will download "
-                                        "it.", "info"))
-            else:
-                why = "HF_HUB_OFFLINE is set" if _hub_offline() else "the Hub is unreachable"
-                source = recipe.source or "RECIPE"
-                problems.append(Problem("model.weights", (
-                    f"{message} and {why}, so `zoo run` would fail to load it. Run "
-                    f"`zoo pull {source}` on a machine that is online (or copy the Hugging "
-                    "Face cache), or pick weights that are cached."), "warning"))
-    if model.weights == "none" and model.mode in ("feature_extract", "partial"):
-        problems.append(Problem("model.mode", (
-            f"mode {model.mode!r} freezes a randomly initialised backbone (weights = "
-            "\"none\"); its features will be noise. Use pretrained weights or mode "
-            "'scratch'."), "warning"))
+def _weights_problems(model: ModelSection) -> list[Problem]:
+    if model.backbone is None or not model.pretrained:
+        if model.mode in ("feature_extract", "partial"):
+            return [Problem("model.mode", (
+                f"mode {model.mode!r} freezes a randomly initialised backbone (weights = "
+                "\"none\"): its features are noise. Use pretrained weights or mode 'scratch'."),
+                "warning")]
+        return []
+    try:
+        uri, label = _weights_uri(model)
+    except ZooError as exc:
+        return [Problem("model.weights", str(exc))]
+    if uri is None:
+        return [Problem("model.weights", (
+            f"backbone {model.backbone!r} has no pretrained weights, so it starts from random "
+            "initialisation; say so with mode = \"scratch\" (or weights = \"none\"), or pick "
+            "a backbone with weights (`zoo list backbone`)."), "warning")]
+    ok, message = weights_status(model)
+    if ok:
+        return []
+    if "://" not in uri:
+        return [Problem("model.weights", message + ".")]
+    if _hub_reachable():
+        return [Problem("model.weights", f"{message}; `zoo run` will download them.", "info")]
+    why = "HF_HUB_OFFLINE is set" if _hub_offline() else "the Hub is unreachable"
+    return [Problem("model.weights", (
+        f"{message} and {why}, so `zoo run` cannot load them. Run `zoo pull {label}` "
+        "while online (or copy the cache over), or pick weights that are cached."), "warning")]
 
-    root = recipe.data.root
-    if root is not None:
-        folder = Path(root).expanduser()
-        if not folder.exists():
-            if recipe.data.download:
-                problems.append(Problem("data.root", (
-                    f"{root} does not exist; data set {recipe.data.dataset!r} would be "
-                    f"downloaded there by `zoo run`. Run `zoo pull {recipe.source or 'RECIPE'}` "
-                    "first if this machine will be offline."), "warning"))
-            else:
-                problems.append(Problem("data.root", (
-                    f"folder {root} does not exist and data.download = false. Point "
-                    "data.root at the data, or set data.download = true.")))
-        elif not folder.is_dir():
-            problems.append(Problem("data.root", f"{root} is a file; expected a folder."))
-    if recipe.data.classes is not None and recipe.model.num_classes is not None \
-            and len(recipe.data.classes) != recipe.model.num_classes:
-        problems.append(Problem("model.num_classes", (
-            f"{recipe.model.num_classes} classes, but data.classes keeps "
-            f"{len(recipe.data.classes)}; drop model.num_classes or make them agree.")))
-    return problems
+
+def _data_problems(dataset: Any, root: Any, download: Any) -> list[Problem]:
+    if not isinstance(root, str):
+        return []
+    folder = Path(root).expanduser()
+    if folder.is_dir():
+        return []
+    if folder.exists():
+        return [Problem("data.root", f"{root} is a file; data.root must be a folder.")]
+    if download is False:
+        return [Problem("data.root", (
+            f"folder {root} does not exist and data.download = false. Point data.root at "
+            "the data, or allow data.download."))]
+    return [Problem("data.root", (
+        f"{root} does not exist: `zoo run` would try to download data set {dataset!r} "
+        "there. Run `zoo pull` for it while online, or point data.root at a copy."), "warning")]
+
+
+def _consistency_problems(recipe: Recipe) -> list[Problem]:
+    data, model = recipe.data, recipe.model
+    if data.classes is not None and model.num_classes is not None \
+            and len(data.classes) != model.num_classes:
+        return [Problem("model.num_classes", (
+            f"{model.num_classes} classes, but data.classes keeps {len(data.classes)}; "
+            "drop model.num_classes (it follows the data) or make them agree."))]
+    return []
 
 
 def _plugin_problems(recipe: Recipe) -> list[Problem]:
@@ -672,7 +703,7 @@ def _build(path: str | os.PathLike[str], overrides: Iterable[str],
         raw["recipe"] = {**meta, "name": top.stem}
     elif "recipe" not in raw:
         raw["recipe"] = {"name": top.stem}
-    if col.problems:  # an unreadable file: schema errors would only be noise
+    if col.file_failed:  # an unreadable file: schema errors would only be noise
         return raw, None
     try:
         recipe = Recipe.model_validate(raw)
@@ -696,12 +727,14 @@ def load_recipe(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
 
 
 def validate_recipe(recipe: Recipe, *, strict: bool = False) -> list[Problem]:
-    """Registry names, weights availability and data paths. Returns errors and
-    warnings (and infos); with ``strict`` every warning becomes an error."""
+    """Registry names, weights availability and data paths. Returns errors,
+    warnings and infos; with ``strict`` every warning becomes an error."""
     problems = _name_problems(recipe.to_dict())
-    if not problems:
-        problems += _availability_problems(recipe)
-        problems += _plugin_problems(recipe)
+    if not any(p.path.startswith("model.") for p in problems):
+        problems += _weights_problems(recipe.model)
+    problems += _data_problems(recipe.data.dataset, recipe.data.root, recipe.data.download)
+    problems += _consistency_problems(recipe)
+    problems += _plugin_problems(recipe)
     if strict:
         problems = [p.as_error() if p.level == "warning" else p for p in problems]
     return problems
@@ -718,13 +751,16 @@ def load_and_validate(path: str | os.PathLike[str], overrides: Iterable[str] = (
     col = _Collector()
     raw, recipe = _build(path, overrides, col)
     if recipe is None:
-        if raw:  # schema errors: still check the names so every mistake shows at once
+        if not col.file_failed:  # schema errors: still check names and paths, to show all
             col.problems += _name_problems(raw)
+            col.problems += [p for p in _data_problems(
+                _get(raw, "data.dataset"), _get(raw, "data.root"),
+                _get(raw, "data.download", True)) if p.level == "error"]
         _raise(str(path), col.problems)
     assert recipe is not None
-    problems = validate_recipe(recipe, strict=strict)
+    problems = col.problems + validate_recipe(recipe, strict=strict)
     _raise(str(path), problems)
-    return recipe, problems
+    return recipe, [p for p in problems if p.level != "error"]
 
 
 def load_resolved(path: str | os.PathLike[str]) -> Recipe:
