@@ -26,12 +26,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
-import math
-import os
-import platform
-import resource
-import statistics
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,15 +33,27 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo_core.bench_env import default_precisions, environment, resolve_device
+from zoo_core.bench_measure import (
+    PRECISION_DTYPES,
+    MemoryMeter,
+    Timing,
+    count_flops,
+    make_clock,
+    matmul_peak,
+    sig,
+    timed_loop,
+)
 from zoo_core.errors import UnknownNameError, ZooError, suggestion
 
-#: precision name -> autocast dtype (None: plain fp32). bf16/fp16 are mixed
-#: precision through autocast, as timm's ``--amp`` and as zoo's training engine.
-PRECISIONS: dict[str, torch.dtype | None] = {
-    "fp32": None,
-    "bf16": torch.bfloat16,
-    "fp16": torch.float16,
-}
+__all__ = [
+    "MODEL_KINDS", "MODES", "PRECISIONS", "BenchSettings", "BenchSpec", "Runner", "best_rows",
+    "default_precisions", "environment", "expand_sweep", "matmul_peak", "resolve_device",
+    "resolve_model", "run_sweep", "Timing",
+]
+
+#: precision name -> autocast dtype (None: plain fp32)
+PRECISIONS = PRECISION_DTYPES
 MODES = ("infer", "train", "both")
 #: registry kinds whose components are single networks zoo bench can time
 MODEL_KINDS = ("backbone", "segmentation", "sr", "gan")
@@ -206,248 +212,6 @@ def example_input(model: nn.Module, target: ModelTarget, batch_size: int,
     if img_size:
         size = (size[0], img_size, img_size)
     return torch.randn((batch_size, *size), device=device)
-
-
-# -- clocks, memory and FLOPs ------------------------------------------------
-
-
-def make_clock(device: torch.device) -> Callable[[], float]:
-    """perf_counter, after a device synchronise where the device is asynchronous."""
-    if device.type == "cuda":
-        def clock() -> float:
-            torch.cuda.synchronize(device)
-            return time.perf_counter()
-        return clock
-    return time.perf_counter
-
-
-@dataclass
-class Timing:
-    samples_per_sec: float
-    step_times: list[float]  # seconds
-    batch_size: int
-
-    @property
-    def mean_ms(self) -> float:
-        return 1000 * statistics.fmean(self.step_times)
-
-    def pct_ms(self, q: float) -> float:
-        return 1000 * percentile(self.step_times, q)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile, q in [0, 100]."""
-    xs = sorted(values)
-    if not xs:
-        return math.nan
-    pos = (len(xs) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
-def timed_loop(step: Callable[[], Any], *, batch_size: int, warmup: int, iters: int,
-               clock: Callable[[], float], before: Callable[[], Any] | None = None) -> Timing:
-    """timm's loop: untimed warm-up, then ``iters`` timed steps; ``before`` runs
-    outside the clock (timm's ``zero_grad``)."""
-    for _ in range(warmup):
-        if before is not None:
-            before()
-        step()
-    deltas: list[float] = []
-    t_run = clock()
-    for _ in range(iters):
-        if before is not None:
-            before()
-        t0 = clock()
-        step()
-        deltas.append(clock() - t0)
-    elapsed = clock() - t_run
-    return Timing(samples_per_sec=batch_size * iters / elapsed, step_times=deltas,
-                  batch_size=batch_size)
-
-
-class MemoryMeter:
-    """Peak memory of one phase: CUDA max allocated, or peak RSS of the process.
-
-    On Linux the RSS high-water mark is reset through ``/proc/self/clear_refs``
-    so each phase reports its own peak; where that is not possible the basis is
-    the process lifetime peak, and :attr:`basis` says so.
-    """
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        if device.type == "cuda":
-            self.basis = "cuda_max_allocated"
-        elif _can_reset_rss():
-            self.basis = "process_rss_peak"
-        else:
-            self.basis = "process_rss_lifetime_peak"
-
-    def reset(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-        elif self.basis == "process_rss_peak":
-            with open("/proc/self/clear_refs", "w") as fh:
-                fh.write("5")
-
-    def peak_mb(self) -> float:
-        if self.device.type == "cuda":
-            return torch.cuda.max_memory_allocated(self.device) / 2**20
-        hwm = _vm_hwm_kb()
-        if hwm is not None:
-            return hwm / 1024
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return rss / 1024 if platform.system() != "Darwin" else rss / 2**20
-
-
-def _vm_hwm_kb() -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _can_reset_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return _vm_hwm_kb() is not None
-    except OSError:
-        return False
-
-
-def count_flops(fn: Callable[[], Any]) -> int | None:
-    """FLOPs (multiply and add counted apart) of ``fn()`` as FlopCounterMode sees them."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    try:
-        with FlopCounterMode(display=False) as counter:
-            fn()
-    except (RuntimeError, NotImplementedError, TypeError):
-        return None  # an op the counter cannot follow: no figure rather than a wrong one
-    return int(counter.get_total_flops())
-
-
-_PEAKS: dict[tuple[str, str], float] = {}
-
-
-def matmul_peak(device: torch.device, precision: str,
-                sizes: Sequence[int] | None = None, min_time: float = 0.15) -> float:
-    """The best FLOP/s of square matmuls in ``precision`` on ``device``, measured
-    here and now (cached per process). This is the MFU denominator: what this
-    machine, these threads and this library reach on the friendliest kernel."""
-    key = (str(device), precision)
-    if key in _PEAKS and sizes is None:
-        return _PEAKS[key]
-    dtype = PRECISIONS[precision] or torch.float32
-    if sizes is None:
-        sizes = (4096, 8192) if device.type == "cuda" else (1024, 2048)
-    clock = make_clock(device)
-    reps = 10 if device.type == "cuda" else 1  # amortise the sync on a GPU
-    best = 0.0
-    with torch.inference_mode():
-        for n in sizes:
-            a = torch.randn(n, n, device=device, dtype=dtype)
-            b = torch.randn(n, n, device=device, dtype=dtype)
-            torch.matmul(a, b)
-            spent, rounds = 0.0, 0
-            while rounds < 3 or spent < min_time:
-                t0 = clock()
-                for _ in range(reps):
-                    torch.matmul(a, b)
-                dt = clock() - t0
-                spent += dt
-                rounds += 1
-                best = max(best, 2 * n**3 * reps / dt)
-            del a, b
-    _PEAKS[key] = best
-    return best
-
-
-# -- the environment -------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def resolve_device(device: str | None) -> torch.device:
-    name = (device or "cpu").strip().lower()
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ZooError(f"Unknown device {device!r}; use cpu, cuda or cuda:N.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ZooError("--device cuda asked for, but torch sees no CUDA device here. "
-                       "Use --device cpu.")
-    if dev.type not in {"cpu", "cuda"}:
-        raise ZooError(f"zoo bench runs on cpu or cuda, not {dev.type!r}.")
-    return dev
-
-
-def environment(device: torch.device) -> dict[str, Any]:
-    """What every report carries, so a number is never read without its context."""
-    from zoo_core import __version__
-
-    env: dict[str, Any] = {
-        "zoo_version": __version__,
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-        "platform": platform.platform(),
-        "device": str(device),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "num_threads": torch.get_num_threads(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    try:
-        import timm
-
-        env["timm_version"] = timm.__version__
-    except ImportError:  # pragma: no cover - timm is a dependency
-        env["timm_version"] = None
-    if device.type == "cuda":
-        env["device_name"] = torch.cuda.get_device_name(device)
-        env["cuda_version"] = torch.version.cuda
-        env["cudnn_version"] = torch.backends.cudnn.version()
-        env["allow_tf32_matmul"] = torch.backends.cuda.matmul.allow_tf32
-        env["allow_tf32_conv"] = torch.backends.cudnn.allow_tf32
-    else:
-        env["device_name"] = env["cpu_model"]
-        env["mkldnn_bf16"] = _cpu_bf16_supported()
-    env["memory_basis"] = MemoryMeter(device).basis
-    return env
-
-
-def _cpu_bf16_supported() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def default_precisions(device: torch.device) -> list[str]:
-    """What ``--best`` tries when no precision is named: fp32 plus the fast
-    mixed precisions this device has hardware for."""
-    if device.type == "cuda":
-        out = ["fp32", "fp16"]
-        if torch.cuda.is_bf16_supported():
-            out.insert(1, "bf16")
-        return out
-    return ["fp32", "bf16"] if _cpu_bf16_supported() else ["fp32"]
 
 
 # -- one benchmark ---------------------------------------------------------
@@ -711,16 +475,16 @@ def fill_phase(row: dict[str, Any], phase: str, result: PhaseResult, peak_flops:
         note = f"{p}: out of memory at batch {', '.join(map(str, result.tried))}; " \
                f"ran at {t.batch_size}"
         row["notes"] = "; ".join(filter(None, [row.get("notes"), note]))
-    row["peak_tflops"] = round(peak_flops / 1e12, 4)
+    row["peak_tflops"] = sig(peak_flops / 1e12)
     if result.flops_per_sample is not None:
         flops = result.flops_per_sample
         achieved = flops * t.samples_per_sec
-        row[f"{p}_tflops"] = round(achieved / 1e12, 4)
-        row[f"{p}_mfu"] = round(achieved / peak_flops, 4) if peak_flops else None
+        row[f"{p}_tflops"] = sig(achieved / 1e12)
+        row[f"{p}_mfu"] = sig(achieved / peak_flops) if peak_flops else None
         if p == "infer":
-            row["infer_gmacs"] = round(flops / 2 / 1e9, 3)
+            row["infer_gmacs"] = sig(flops / 2 / 1e9)
         else:
-            row["train_gflops"] = round(flops / 1e9, 3)
+            row["train_gflops"] = sig(flops / 1e9)
     if p == "infer":
         row["infer_latency_ms"] = None if result.latency_ms is None \
             else round(result.latency_ms, 3)

@@ -144,6 +144,11 @@ def _fmt(v: Any, digits: int = 2) -> str:
     return str(v)
 
 
+def _g(v: Any) -> str:
+    """4 significant digits: LeNet's 0.0004166 GMACs must not print as 0.000."""
+    return "-" if v is None else f"{float(v):.4g}"
+
+
 def _pct(v: Any) -> str:
     return "-" if v is None else f"{100 * float(v):.1f}%"
 
@@ -163,15 +168,15 @@ def _model_table_spec(mode: str, compact: bool = False) -> list[tuple[str, Any]]
     if mode in ("infer", "both"):
         cols.append(("infer samples/s", lambda r: _fmt(r.get("infer_samples_per_sec"), 1)))
         if compact:
-            cols.append(("p50 ms", lambda r: _fmt(r.get("infer_step_time_p50"), 1)))
+            cols.append(("p50 ms", lambda r: _fmt(r.get("infer_step_time_p50"))))
         else:
             cols.append(("step ms mean/p50/p95", lambda r: _steps(r, "infer")))
         cols += [
             ("bs1 ms", lambda r: _fmt(r.get("infer_latency_ms"))),
-            ("GMACs", lambda r: _fmt(r.get("infer_gmacs"), 3)),
+            ("GMACs", lambda r: _g(r.get("infer_gmacs"))),
         ]
         if not compact:
-            cols.append(("TFLOP/s", lambda r: _fmt(r.get("infer_tflops"), 3)))
+            cols.append(("TFLOP/s", lambda r: _g(r.get("infer_tflops"))))
         cols += [
             ("MFU", lambda r: _pct(r.get("infer_mfu"))),
             ("mem MiB", lambda r: _fmt(r.get("infer_peak_mem_mb"), 0)),
@@ -181,12 +186,12 @@ def _model_table_spec(mode: str, compact: bool = False) -> list[tuple[str, Any]]
         if not compact:
             cols += [
                 ("train step ms mean/p50/p95", lambda r: _steps(r, "train")),
-                ("train TFLOP/s", lambda r: _fmt(r.get("train_tflops"), 3)),
+                ("train TFLOP/s", lambda r: _g(r.get("train_tflops"))),
             ]
         cols.append(("train MFU", lambda r: _pct(r.get("train_mfu"))))
         if not compact:
             cols.append(("train mem MiB", lambda r: _fmt(r.get("train_peak_mem_mb"), 0)))
-    cols.append(("peak TFLOP/s", lambda r: _fmt(r.get("peak_tflops"), 3)))
+    cols.append(("peak TFLOP/s", lambda r: _g(r.get("peak_tflops"))))
     if not compact:
         cols.append(("params M", lambda r: _fmt(r.get("param_count"))))
     cols.append(("notes", lambda r: "; ".join(filter(None, [r.get("notes"), r.get("error")]))))
@@ -204,7 +209,7 @@ def _batch(r: Mapping[str, Any]) -> str:
 def _steps(r: Mapping[str, Any], p: str) -> str:
     if r.get(f"{p}_step_time") is None:
         return "-"
-    return "/".join(_fmt(r.get(f"{p}_step_time{s}"), 1) for s in ("", "_p50", "_p95"))
+    return "/".join(_fmt(r.get(f"{p}_step_time{s}")) for s in ("", "_p50", "_p95"))
 
 
 def table_rows(rows: Sequence[Mapping[str, Any]], mode: str, compact: bool = False

@@ -140,6 +140,7 @@ def _bench_models(models: list[str], *, batch_sizes: Sequence[str], img_size: in
             live.update(render())
 
         B.run_sweep(specs, settings, on_start=on_start, on_row=on_row, runner=runner)
+    console.line()
 
     env = runner.env
     report_settings = {
