@@ -464,7 +464,12 @@ def test_local_weights_present_and_missing(tmp_path):
     assert msg.startswith("model.weights: weights file ")
     assert "gone.safetensors does not exist" in msg
     url = write(tmp_path, "u.toml", MINIMAL.replace('"local"', '"https://example.org/w.pth"'))
-    assert "must pin its content: append #sha256=" in one_error(url)
+    assert "No sha256 for https://example.org/w.pth" in one_error(url)
+    # torchvision-style names carry their hash, as the weights layer accepts
+    named = write(tmp_path, "n.toml", MINIMAL.replace(
+        '"local"', '"https://example.org/w-7be5be79.pth"'))
+    _, notes = load_and_validate(named, ["train.device=cpu"])
+    assert [n.path for n in notes] == ["model.weights"] and "not cached" in notes[0].message
 
 
 def test_uncached_hub_weights_warn_offline_and_fail_strict(tmp_path, monkeypatch):
@@ -496,8 +501,6 @@ def test_uncached_weights_with_a_reachable_hub_are_only_a_note(tmp_path, monkeyp
 
 
 def test_weights_in_the_hf_cache_need_no_warning(tmp_path, monkeypatch):
-    from huggingface_hub import constants
-
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     repo = tmp_path / "hub"
     snapshot = repo / "models--toy-org--toy-net" / "snapshots" / ("a" * 40)
@@ -505,18 +508,19 @@ def test_weights_in_the_hf_cache_need_no_warning(tmp_path, monkeypatch):
     (snapshot / "model.safetensors").write_bytes(b"x")
     (repo / "models--toy-org--toy-net" / "refs").mkdir()
     (repo / "models--toy-org--toy-net" / "refs" / "main").write_text("a" * 40)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(repo))
+    monkeypatch.setenv("HF_HUB_CACHE", str(repo))
     path = write(tmp_path, "r.toml", MINIMAL.replace('weights = "local"', ""))
     _, notes = load_and_validate(path, strict=True)
     assert notes == []
 
 
 def test_random_init_choices(tmp_path):
-    # lenet5 ships no pretrained weights: fine_tune quietly training from scratch is flagged
+    # lenet5 ships no pretrained weights: "default" weights cannot load, as in `zoo run`
     path = write(tmp_path, "r.toml", MINIMAL.replace('"toy_net"', '"lenet5"')
                  .replace('weights = "local"', ""))
-    _, notes = load_and_validate(path)
-    assert len(notes) == 1 and "has no pretrained weights" in notes[0].message
+    assert one_error(path) == (
+        "model.weights: backbone 'lenet5' has no pretrained weights: set mode = \"scratch\" "
+        "(or weights = \"none\") to train it from random initialisation, or give a weights URI.")
     recipe, notes = load_and_validate(path, ["model.mode=scratch"], strict=True)
     assert notes == [] and recipe.model.weights == "none"
     msg = one_error(path, ["model.mode=scratch", "model.weights=hf://org/lenet"])
@@ -530,7 +534,7 @@ def test_data_root_missing(tmp_path):
         'dataset = "toy_data"', f'dataset = "toy_data"\nroot = "{tmp_path / "absent"}"'))
     _, notes = load_and_validate(path)
     assert [n.level for n in notes] == ["warning"] and "zoo pull" in notes[0].message
-    assert "would try to download" in one_error(path, strict=True)
+    assert "`zoo run` would download data set 'toy_data' there" in one_error(path, strict=True)
     assert "data.download = false" in one_error(path, ["data.download=false"])
     (tmp_path / "file").write_text("")
     assert "is a file" in one_error(path, [f"data.root={tmp_path / 'file'}"])

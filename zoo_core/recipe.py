@@ -29,13 +29,23 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from zoo_core.errors import RecipeError, ZooError, suggestion
+from zoo_core.errors import RecipeError, suggestion
+from zoo_core.recipe_checks import (
+    Level,
+    Problem,
+    consistency_problems,
+    data_problems,
+    get_path,
+    name_problems,
+    plugin_problems,
+    weights_problems,
+    weights_status,
+)
 from zoo_core.recipe_schema import (
     AugmentSection,
     CheckpointSection,
@@ -67,26 +77,7 @@ __all__ = [
     "load_recipe", "load_resolved", "parse_override", "validate_recipe", "weights_status",
 ]
 
-Level = Literal["error", "warning", "info"]
 SET = "--set"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with (or worth knowing about) a recipe.
-
-    ``info`` never fails a run; ``warning`` fails only under ``--strict``.
-    """
-
-    path: str
-    message: str
-    level: Level = "error"
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
-
-    def as_error(self) -> Problem:
-        return Problem(self.path, self.message, "error")
 
 
 # --- reading files and extends ---------------------------------------------------
@@ -354,328 +345,6 @@ def _schema_problems(exc: ValidationError, col: _Collector) -> list[Problem]:
     return problems
 
 
-# --- registry names ----------------------------------------------------------------
-
-
-def _get(raw: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
-    node: Any = raw
-    for key in dotted.split("."):
-        if not isinstance(node, Mapping) or key not in node:
-            return default
-        node = node[key]
-    return node
-
-
-def _looks_like_uri(value: str) -> bool:
-    return (
-        "://" in value
-        or value.startswith(("/", "./", "../", "~"))
-        or os.sep in value
-        or value.endswith((".safetensors", ".pth", ".pt", ".bin"))
-    )
-
-
-def _lookup(kind: str, name: Any, path: str, problems: list[Problem]) -> Any:
-    """Resolve ``name`` in ``kind``; a problem (with did-you-mean) when it does not."""
-    from zoo_core.plugins import registry
-
-    if not isinstance(name, str):
-        return None  # the schema already reports the type
-    try:
-        return registry().get(kind, name)
-    except ZooError as exc:
-        problems.append(Problem(path, str(exc)))
-        return None
-
-
-def _factory_keys(component: Any) -> list[str] | None:
-    """The config keys a component accepts: its factory's keyword parameters, or,
-    when the factory takes ``**cfg``, the keys of its ``default_cfg`` (the
-    convention: a component declares every key it takes there). None: unknown."""
-    try:
-        params = inspect.signature(component.factory).parameters.values()
-    except (TypeError, ValueError):
-        params = []
-    named = [p.name for p in params
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    if any(p.kind == p.VAR_KEYWORD for p in params):
-        if not component.default_cfg:
-            return None
-        return sorted(set(named) | set(component.default_cfg))
-    return sorted(set(named) | set(component.default_cfg)) if params else None
-
-
-def _cfg_problems(component: Any, cfg: Mapping[str, Any], path: str,
-                  reserved: Iterable[str] = ()) -> list[Problem]:
-    reserved = set(reserved)
-    problems = []
-    valid = _factory_keys(component)
-    for key in cfg:
-        if key in reserved:
-            problems.append(Problem(f"{path}.{key}", f"{key!r} is set by zoo from the model and "
-                                                     "data; remove it."))
-        elif valid is not None and key not in valid:
-            choices = [k for k in valid if k not in reserved]
-            problems.append(Problem(
-                f"{path}.{key}",
-                f"unknown key {key!r} for {component.kind} {component.name!r}."
-                f"{suggestion(key, choices)} Valid keys: {', '.join(choices) or 'none'}.",
-            ))
-    return problems
-
-
-def _factory_attr(resolved: Any, attr: str, default: Any = None) -> Any:
-    if resolved is None:
-        return default
-    return getattr(resolved.component.factory, attr, default)
-
-
-def _name_problems(raw: Mapping[str, Any]) -> list[Problem]:
-    """Registry checks on the merged raw tables, so they run (and report) even when
-    the schema has errors elsewhere."""
-    problems: list[Problem] = []
-    task = _lookup("task", _get(raw, "recipe.task", "classification"), "recipe.task", problems)
-    _lookup("dataset", _get(raw, "data.dataset"), "data.dataset", problems)
-
-    backbone_name = _get(raw, "model.backbone")
-    backbone = None
-    if backbone_name is None:
-        if _factory_attr(task, "needs_backbone", True) and isinstance(raw.get("model", {}), dict):
-            problems.append(Problem("model.backbone", "required key is missing: name the "
-                                    "backbone, e.g. \"resnet18\" (see `zoo list backbone`)."))
-    elif isinstance(backbone_name, str) and not backbone_name.startswith("hf://"):
-        backbone = _lookup("backbone", backbone_name, "model.backbone", problems)
-
-    weights = _get(raw, "model.weights", "default")
-    if backbone is not None and isinstance(weights, str) and weights not in ("default", "none") \
-            and not _looks_like_uri(weights):
-        component = backbone.component
-        if backbone.tag is not None and backbone.tag != weights:
-            problems.append(Problem("model.weights", (
-                f"the backbone names tag {backbone.tag!r} but weights = {weights!r}; "
-                "keep one of them.")))
-        elif weights not in component.weights:
-            tags = sorted(component.weights)
-            problems.append(Problem("model.weights", (
-                f"backbone {component.name!r} has no weight tag {weights!r}."
-                f"{suggestion(weights, tags)} Tags: {', '.join(tags) or 'none'}; "
-                "or give a URI (hf://org/repo, https://...#sha256=..., a local file), "
-                "\"default\" or \"none\".")))
-
-    if isinstance(weights, str) and weights.startswith(("https://", "http://")) \
-            and "#sha256=" not in weights:
-        problems.append(Problem("model.weights", (
-            "a download URL must pin its content: append #sha256=<64 hex digits> "
-            "(`sha256sum FILE` prints it), e.g. https://host/w.safetensors#sha256=...")))
-
-    head = _lookup("head", _get(raw, "model.head", "linear"), "model.head", problems)
-    head_cfg = _get(raw, "model.head_cfg", {})
-    if head is not None and isinstance(head_cfg, Mapping):
-        problems += _cfg_problems(head.component, head_cfg, "model.head_cfg",
-                                  reserved=("in_features", "num_classes"))
-
-    regs = _get(raw, "train.regularizers", [])
-    if isinstance(regs, list):
-        for i, spec in enumerate(regs):
-            if not isinstance(spec, Mapping) or "name" not in spec:
-                continue  # the schema reports it
-            path = f"train.regularizers[{i}]"
-            reg = _lookup("regularizer", spec["name"], f"{path}.name", problems)
-            if reg is not None:
-                cfg = {k: v for k, v in spec.items() if k != "name"}
-                problems += _cfg_problems(reg.component, cfg, path)
-    return problems
-
-
-# --- weights and data availability ------------------------------------------------
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-_reachable: dict[str, bool] = {}
-
-
-def _hub_reachable() -> bool:
-    """A quick TCP probe of the Hub endpoint (HF_ENDPOINT), remembered per process."""
-    if _hub_offline():
-        return False
-    import socket
-    from urllib.parse import urlsplit
-
-    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
-    if endpoint not in _reachable:
-        parts = urlsplit(endpoint)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            with socket.create_connection((parts.hostname or "", port), timeout=2.0):
-                _reachable[endpoint] = True
-        except OSError:
-            _reachable[endpoint] = False
-    return _reachable[endpoint]
-
-
-def _weights_uri(model: ModelSection) -> tuple[str | None, str | None]:
-    """(URI the run will load, name to show) for ``[model]``; URI None: random init.
-
-    Raises ZooError for a name or tag the registry does not know.
-    """
-    from zoo_core.plugins import registry
-
-    if not model.pretrained or model.backbone is None:
-        return None, None
-    if model.backbone.startswith("hf://"):
-        return model.backbone, model.backbone
-    if _looks_like_uri(model.weights):
-        return model.weights, model.weights
-    resolved = registry().get("backbone", model.backbone)
-    component = resolved.component
-    tag = resolved.tag or (None if model.weights == "default" else model.weights)
-    if tag is None and not component.weights:
-        return None, None  # nothing pretrained exists for this backbone
-    weight = component.weight(tag)
-    return weight.source, f"{component.name}.{weight.tag}"
-
-
-def _is_cached(uri: str) -> bool | None:
-    """True/False when we can tell whether ``uri`` is on this machine, None when not."""
-    try:
-        from zoo_core import weights as weights_layer  # the weights layer, once it exists
-    except ImportError:
-        weights_layer = None  # type: ignore[assignment]
-    probe = getattr(weights_layer, "is_cached", None)
-    if callable(probe):
-        return bool(probe(uri))
-    if "://" not in uri:
-        return Path(uri).expanduser().exists()
-    if uri.startswith("hf://"):
-        from huggingface_hub import try_to_load_from_cache
-
-        parts = uri[len("hf://"):].split("/")
-        repo_id, revision = "/".join(parts[:2]), None
-        if "@" in repo_id:
-            repo_id, revision = repo_id.split("@", 1)
-        files = ["/".join(parts[2:])] if len(parts) > 2 else [
-            "model.safetensors", "pytorch_model.bin"]
-        return any(isinstance(try_to_load_from_cache(repo_id, f, revision=revision), str)
-                   for f in files)
-    return None
-
-
-def weights_status(model: ModelSection) -> tuple[bool, str]:
-    """Are the weights ``[model]`` asks for on this machine? (ok, message for people).
-
-    ok is True for random initialisation and for cached weights.
-    """
-    try:
-        uri, label = _weights_uri(model)
-    except ZooError as exc:
-        return False, str(exc)
-    if uri is None:
-        return True, "random initialisation: no pretrained weights needed"
-    if _is_cached(uri):
-        return True, f"{label}: cached"
-    if "://" not in uri:
-        return False, f"weights file {uri} does not exist"
-    return False, f"weights {label} are not cached" if label == uri else \
-        f"weights {label} ({uri}) are not cached"
-
-
-def _weights_problems(model: ModelSection) -> list[Problem]:
-    if model.backbone is None or not model.pretrained:
-        if model.mode in ("feature_extract", "partial"):
-            return [Problem("model.mode", (
-                f"mode {model.mode!r} freezes a randomly initialised backbone (weights = "
-                "\"none\"): its features are noise. Use pretrained weights or mode 'scratch'."),
-                "warning")]
-        return []
-    try:
-        uri, label = _weights_uri(model)
-    except ZooError as exc:
-        return [Problem("model.weights", str(exc))]
-    if uri is None:
-        return [Problem("model.weights", (
-            f"backbone {model.backbone!r} has no pretrained weights, so it starts from random "
-            "initialisation; say so with mode = \"scratch\" (or weights = \"none\"), or pick "
-            "a backbone with weights (`zoo list backbone`)."), "warning")]
-    ok, message = weights_status(model)
-    if ok:
-        return []
-    if "://" not in uri:
-        return [Problem("model.weights", message + ".")]
-    if _hub_reachable():
-        return [Problem("model.weights", f"{message}; `zoo run` will download them.", "info")]
-    why = "HF_HUB_OFFLINE is set" if _hub_offline() else "the Hub is unreachable"
-    return [Problem("model.weights", (
-        f"{message} and {why}, so `zoo run` cannot load them. Run `zoo pull {label}` "
-        "while online (or copy the cache over), or pick weights that are cached."), "warning")]
-
-
-def _data_problems(dataset: Any, root: Any, download: Any) -> list[Problem]:
-    if not isinstance(root, str):
-        return []
-    folder = Path(root).expanduser()
-    if folder.is_dir():
-        return []
-    if folder.exists():
-        return [Problem("data.root", f"{root} is a file; data.root must be a folder.")]
-    if download is False:
-        return [Problem("data.root", (
-            f"folder {root} does not exist and data.download = false. Point data.root at "
-            "the data, or allow data.download."))]
-    return [Problem("data.root", (
-        f"{root} does not exist: `zoo run` would try to download data set {dataset!r} "
-        "there. Run `zoo pull` for it while online, or point data.root at a copy."), "warning")]
-
-
-def _consistency_problems(recipe: Recipe) -> list[Problem]:
-    data, model = recipe.data, recipe.model
-    if data.classes is not None and model.num_classes is not None \
-            and len(data.classes) != model.num_classes:
-        return [Problem("model.num_classes", (
-            f"{model.num_classes} classes, but data.classes keeps {len(data.classes)}; "
-            "drop model.num_classes (it follows the data) or make them agree."))]
-    return []
-
-
-def _plugin_problems(recipe: Recipe) -> list[Problem]:
-    """Problems reported by the task's and the data set's own ``check_recipe``."""
-    from zoo_core.plugins import registry
-
-    problems: list[Problem] = []
-    for kind, name in (("task", recipe.recipe.task), ("dataset", recipe.data.dataset)):
-        try:
-            component = registry().get(kind, name).component
-        except ZooError:
-            continue  # already reported by the name checks
-        check = getattr(component.factory, "check_recipe", None)
-        if check is None:
-            continue
-        for item in check(recipe) or ():
-            if isinstance(item, Problem):
-                problems.append(item)
-            else:
-                level, path, message = item
-                problems.append(Problem(path, message, level))
-    if recipe.task_options and not any(
-        getattr(c.factory, "check_recipe", None)
-        for c in _components("task", recipe.recipe.task)
-    ):
-        problems.append(Problem("task_options", (
-            f"task {recipe.recipe.task!r} takes no [task_options]; remove the table.")))
-    return problems
-
-
-def _components(kind: str, name: str) -> list[Any]:
-    from zoo_core.plugins import registry
-
-    try:
-        return [registry().get(kind, name).component]
-    except ZooError:
-        return []
-
-
 # --- public API -----------------------------------------------------------------------
 
 
@@ -729,12 +398,12 @@ def load_recipe(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
 def validate_recipe(recipe: Recipe, *, strict: bool = False) -> list[Problem]:
     """Registry names, weights availability and data paths. Returns errors,
     warnings and infos; with ``strict`` every warning becomes an error."""
-    problems = _name_problems(recipe.to_dict())
+    problems = name_problems(recipe.to_dict())
     if not any(p.path.startswith("model.") for p in problems):
-        problems += _weights_problems(recipe.model)
-    problems += _data_problems(recipe.data.dataset, recipe.data.root, recipe.data.download)
-    problems += _consistency_problems(recipe)
-    problems += _plugin_problems(recipe)
+        problems += weights_problems(recipe.model)
+    problems += data_problems(recipe.data.dataset, recipe.data.root, recipe.data.download)
+    problems += consistency_problems(recipe)
+    problems += plugin_problems(recipe)
     if strict:
         problems = [p.as_error() if p.level == "warning" else p for p in problems]
     return problems
@@ -752,10 +421,10 @@ def load_and_validate(path: str | os.PathLike[str], overrides: Iterable[str] = (
     raw, recipe = _build(path, overrides, col)
     if recipe is None:
         if not col.file_failed:  # schema errors: still check names and paths, to show all
-            col.problems += _name_problems(raw)
-            col.problems += [p for p in _data_problems(
-                _get(raw, "data.dataset"), _get(raw, "data.root"),
-                _get(raw, "data.download", True)) if p.level == "error"]
+            col.problems += name_problems(raw)
+            col.problems += [p for p in data_problems(
+                get_path(raw, "data.dataset"), get_path(raw, "data.root"),
+                get_path(raw, "data.download", True)) if p.level == "error"]
         _raise(str(path), col.problems)
     assert recipe is not None
     problems = col.problems + validate_recipe(recipe, strict=strict)

@@ -57,9 +57,9 @@ def _check_monitor(value: str) -> str:
 
 
 class RecipeMeta(Section):
-    name: str | None = Field(None, description="run name; defaults to the file stem")
-    task: str = Field("classification", description="registry name of kind task")
-    seed: int = Field(0, ge=0)
+    name: str | None = Field(default=None, description="run name; defaults to the file stem")
+    task: str = Field(default="classification", description="registry name of kind task")
+    seed: int = Field(default=0, ge=0)
     description: str = ""
 
 
@@ -88,11 +88,11 @@ class RandomResizedCrop(Section):
 class AugmentSection(Section):
     #: None (off) or the crop parameters; TOML `true` means the default parameters
     random_resized_crop: RandomResizedCrop | None = None
-    hflip: float = Field(0.0, ge=0.0, le=1.0, description="probability")
-    rotation: float = Field(0.0, ge=0.0, le=180.0, description="max degrees either way")
-    color_jitter: float = Field(0.0, ge=0.0, le=1.0)
-    noise: float = Field(0.0, ge=0.0, description="Gaussian noise std, on [0, 1] pixels")
-    blur: float = Field(0.0, ge=0.0, description="max Gaussian blur sigma, pixels")
+    hflip: float = Field(default=0.0, ge=0.0, le=1.0, description="probability")
+    rotation: float = Field(default=0.0, ge=0.0, le=180.0, description="max degrees either way")
+    color_jitter: float = Field(default=0.0, ge=0.0, le=1.0)
+    noise: float = Field(default=0.0, ge=0.0, description="Gaussian noise std, on [0, 1] pixels")
+    blur: float = Field(default=0.0, ge=0.0, description="max Gaussian blur sigma, pixels")
 
     @field_validator("random_resized_crop", mode="before")
     @classmethod
@@ -120,16 +120,16 @@ class DataSection(Section):
     dataset: str = Field(..., description="registry name of kind dataset")
     root: str | None = None
     download: bool = True
-    val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
-    test_fraction: float = Field(0.0, ge=0.0, lt=1.0)
-    split_seed: int | None = Field(None, ge=0)
-    num_workers: int = Field(2, ge=0)
+    val_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
+    test_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+    split_seed: int | None = Field(default=None, ge=0)
+    num_workers: int = Field(default=2, ge=0)
     pin_memory: bool | Literal["auto"] = "auto"
     persistent_workers: bool = True
     bad_images: Literal["skip", "fail"] = "skip"
-    image_size: int | None = Field(None, ge=1)
-    subset_per_class: int | None = Field(None, ge=1)
-    classes: list[str] | None = Field(None, min_length=1)
+    image_size: int | None = Field(default=None, ge=1)
+    subset_per_class: int | None = Field(default=None, ge=1)
+    classes: list[str] | None = Field(default=None, min_length=1)
     augment: AugmentSection = Field(default_factory=AugmentSection)
 
     @field_validator("pin_memory", mode="before")
@@ -163,19 +163,18 @@ class DataSection(Section):
 
 class ModelSection(Section):
     backbone: str | None = Field(
-        None, description="registry name, name.tag, plugin:name or hf://org/repo"
-    )
-    weights: str = Field("default", description='"default", a tag, a URI, or "none"')
+        default=None, description="registry name, name.tag, plugin:name or hf://org/repo")
+    weights: str = Field(default="default", description='"default", a tag, a URI, or "none"')
     head: str = "linear"
     head_cfg: dict[str, Any] = Field(default_factory=dict)
     mode: Mode = "fine_tune"
-    freeze_stages: int = Field(0, ge=0)
+    freeze_stages: int = Field(default=0, ge=0)
     unfreeze_at: dict[str, int] = Field(default_factory=dict)
     stage_lr_mult: list[float] = Field(default_factory=list)
-    head_lr_mult: float = Field(1.0, ge=0.0)
-    num_classes: int | None = Field(None, ge=1)
-    in_chans: int | None = Field(None, ge=1)
-    drop_rate: float | None = Field(None, ge=0.0, lt=1.0)
+    head_lr_mult: float = Field(default=1.0, ge=0.0)
+    num_classes: int | None = Field(default=None, ge=1)
+    in_chans: int | None = Field(default=None, ge=1)
+    drop_rate: float | None = Field(default=None, ge=0.0, lt=1.0)
 
     @field_validator("unfreeze_at")
     @classmethod
@@ -220,9 +219,9 @@ class ModelSection(Section):
 
 class OptimizerSection(Section):
     name: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = Field(1e-3, gt=0.0)
-    weight_decay: float = Field(0.0, ge=0.0)
-    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd only")
+    lr: float = Field(default=1e-3, gt=0.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0, description="sgd only")
     betas: list[float] = Field(
         default_factory=lambda: [0.9, 0.999], min_length=2, max_length=2,
         description="adam/adamw only",
@@ -245,20 +244,20 @@ class OptimizerSection(Section):
 
 class ScheduleSection(Section):
     name: Literal["none", "cosine", "step", "plateau"] = "none"
-    warmup_epochs: int = Field(0, ge=0)
-    step_size: int = Field(10, ge=1, description="step: epochs between decays")
-    gamma: float = Field(0.1, gt=0.0, le=1.0, description="step: decay factor")
-    patience: int = Field(2, ge=0, description="plateau: epochs without improvement")
-    factor: float = Field(0.1, gt=0.0, lt=1.0, description="plateau: decay factor")
-    min_lr: float = Field(0.0, ge=0.0)
+    warmup_epochs: int = Field(default=0, ge=0)
+    step_size: int = Field(default=10, ge=1, description="step: epochs between decays")
+    gamma: float = Field(default=0.1, gt=0.0, le=1.0, description="step: decay factor")
+    patience: int = Field(default=2, ge=0, description="plateau: epochs without improvement")
+    factor: float = Field(default=0.1, gt=0.0, lt=1.0, description="plateau: decay factor")
+    min_lr: float = Field(default=0.0, ge=0.0)
 
 
 class EarlyStoppingSection(Section):
     enabled: bool = False
     monitor: str = "val/loss"
     mode: MonitorMode | None = None
-    patience: int = Field(5, ge=0)
-    min_delta: float = Field(0.0, ge=0.0)
+    patience: int = Field(default=5, ge=0)
+    min_delta: float = Field(default=0.0, ge=0.0)
     restore_best: bool = True
 
     @field_validator("monitor")
@@ -303,18 +302,18 @@ class RegularizerSpec(BaseModel):
 
 
 class TrainSection(Section):
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(32, ge=1)
-    grad_accum: int = Field(1, ge=1)
+    epochs: int = Field(default=10, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    grad_accum: int = Field(default=1, ge=1)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     channels_last: bool = False
     compile: bool = False
     device: str = "auto"
     deterministic: bool = False
     feature_cache: bool | Literal["auto"] = "auto"
-    max_steps_per_epoch: int | None = Field(None, ge=1)
-    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
-    clip_grad_norm: float | None = Field(None, gt=0.0)
+    max_steps_per_epoch: int | None = Field(default=None, ge=1)
+    label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
+    clip_grad_norm: float | None = Field(default=None, gt=0.0)
     optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
     schedule: ScheduleSection = Field(default_factory=ScheduleSection)
     early_stopping: EarlyStoppingSection = Field(default_factory=EarlyStoppingSection)
@@ -345,10 +344,10 @@ class StageSection(Section):
     name: str | None = None
     epochs: int = Field(..., ge=1)
     mode: Mode | None = None
-    freeze_stages: int | None = Field(None, ge=0)
-    lr: float | None = Field(None, gt=0.0)
-    weight_decay: float | None = Field(None, ge=0.0)
-    head_lr_mult: float | None = Field(None, ge=0.0)
+    freeze_stages: int | None = Field(default=None, ge=0)
+    lr: float | None = Field(default=None, gt=0.0)
+    weight_decay: float | None = Field(default=None, ge=0.0)
+    head_lr_mult: float | None = Field(default=None, ge=0.0)
     stage_lr_mult: list[float] | None = None
 
 
@@ -357,10 +356,9 @@ class StageSection(Section):
 
 class EvalSection(Section):
     split: Literal["train", "val", "test"] | None = Field(
-        None, description='None: "test" when the data set has one, else "val"'
-    )
+        default=None, description='None: "test" when the data set has one, else "val"')
     topk: list[int] = Field(default_factory=lambda: [1, 5], min_length=1)
-    batch_size: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(default=None, ge=1)
 
     @field_validator("topk")
     @classmethod

@@ -1,0 +1,383 @@
+"""Checks a recipe needs beyond its schema: registry names, weights, data.
+
+Each check returns :class:`Problem` s rather than raising, so that
+:mod:`zoo_core.recipe` can report every problem of a recipe at once. The name
+checks read the merged raw tables, so they also run when the schema has
+errors elsewhere.
+
+Weights are checked with the weights layer's own rules (:mod:`zoo_core.weights`
+picks the file exactly as ``zoo run`` will; :mod:`zoo_core.hub` and
+:mod:`zoo_core.weights_cache` say where it would be cached), without hashing
+or downloading anything.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from zoo_core.errors import ZooError, suggestion
+from zoo_core.recipe_schema import ModelSection, Recipe
+
+Level = Literal["error", "warning", "info"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with (or worth knowing about) a recipe.
+
+    ``info`` never fails a run; ``warning`` fails only under ``--strict``.
+    """
+
+    path: str
+    message: str
+    level: Level = "error"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+    def as_error(self) -> Problem:
+        return Problem(self.path, self.message, "error")
+
+
+def get_path(raw: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
+    """``raw['a']['b']`` for ``'a.b'``, or ``default`` when any step is missing."""
+    node: Any = raw
+    for key in dotted.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+# --- registry names -----------------------------------------------------------------
+
+
+def _lookup(kind: str, name: Any, path: str, problems: list[Problem]) -> Any:
+    """Resolve ``name`` in ``kind``; a problem (with did-you-mean) when it does not."""
+    from zoo_core.plugins import registry
+
+    if not isinstance(name, str):
+        return None  # the schema reports the type
+    try:
+        return registry().get(kind, name)
+    except ZooError as exc:
+        problems.append(Problem(path, str(exc)))
+        return None
+
+
+def _factory_keys(component: Any) -> list[str] | None:
+    """The config keys a component takes: its factory's keyword parameters, or,
+    when the factory takes ``**cfg``, the keys of its ``default_cfg`` (the
+    convention: a component declares there every key it takes). None: unknown."""
+    try:
+        params = list(inspect.signature(component.factory).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if any(p.kind == p.VAR_KEYWORD for p in params) and not component.default_cfg:
+        return None
+    return sorted(named | set(component.default_cfg))
+
+
+def _cfg_problems(component: Any, cfg: Mapping[str, Any], path: str,
+                  reserved: Iterable[str] = ()) -> list[Problem]:
+    reserved = set(reserved)
+    valid = _factory_keys(component)
+    choices = [k for k in valid or () if k not in reserved]
+    problems = []
+    for key in cfg:
+        if key in reserved:
+            problems.append(Problem(f"{path}.{key}",
+                                    f"{key!r} is set by zoo from the model and data; remove it."))
+        elif valid is not None and key not in valid:
+            problems.append(Problem(
+                f"{path}.{key}",
+                f"unknown key {key!r} for {component.kind} {component.name!r}."
+                f"{suggestion(key, choices)} Valid keys: {', '.join(choices) or 'none'}.",
+            ))
+    return problems
+
+
+def _factory_attr(resolved: Any, attr: str, default: Any = None) -> Any:
+    if resolved is None:
+        return default
+    return getattr(resolved.component.factory, attr, default)
+
+
+def name_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    """Every registry name in the (merged, raw) recipe: task, dataset, backbone and its
+    weight tag, head and its keys, regularizers and their keys."""
+    from zoo_core.hub import is_uri
+
+    problems: list[Problem] = []
+    task = _lookup("task", get_path(raw, "recipe.task", "classification"), "recipe.task",
+                   problems)
+    _lookup("dataset", get_path(raw, "data.dataset"), "data.dataset", problems)
+
+    backbone_name = get_path(raw, "model.backbone")
+    backbone = None
+    if backbone_name is None:
+        if _factory_attr(task, "needs_backbone", True) and isinstance(raw.get("model", {}), dict):
+            problems.append(Problem("model.backbone", "required key is missing: name the "
+                                    "backbone, e.g. \"resnet18\" (see `zoo list backbone`)."))
+    elif isinstance(backbone_name, str) and not backbone_name.startswith("hf://"):
+        backbone = _lookup("backbone", backbone_name, "model.backbone", problems)
+
+    weights = get_path(raw, "model.weights", "default")
+    if backbone is not None and isinstance(weights, str) and weights not in ("default", "none") \
+            and not is_uri(weights):
+        component = backbone.component
+        if backbone.tag is not None and backbone.tag != weights:
+            problems.append(Problem("model.weights", (
+                f"the backbone names tag {backbone.tag!r} but weights = {weights!r}; "
+                "keep one of them.")))
+        elif weights not in component.weights:
+            tags = sorted(component.weights)
+            problems.append(Problem("model.weights", (
+                f"backbone {component.name!r} has no weight tag {weights!r}."
+                f"{suggestion(weights, tags)} Tags: {', '.join(tags) or 'none'}; "
+                "or give a URI (hf://org/repo, https://...#sha256=..., a local file), "
+                "\"default\" or \"none\".")))
+
+    head = _lookup("head", get_path(raw, "model.head", "linear"), "model.head", problems)
+    head_cfg = get_path(raw, "model.head_cfg", {})
+    if head is not None and isinstance(head_cfg, Mapping):
+        problems += _cfg_problems(head.component, head_cfg, "model.head_cfg",
+                                  reserved=("in_features", "num_classes"))
+
+    regs = get_path(raw, "train.regularizers", [])
+    if isinstance(regs, list):
+        for i, spec in enumerate(regs):
+            if not isinstance(spec, Mapping) or "name" not in spec:
+                continue  # the schema reports it
+            path = f"train.regularizers[{i}]"
+            reg = _lookup("regularizer", spec["name"], f"{path}.name", problems)
+            if reg is not None:
+                cfg = {k: v for k, v in spec.items() if k != "name"}
+                problems += _cfg_problems(reg.component, cfg, path)
+    return problems
+
+
+# --- weights ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Need:
+    """Weights a run will load: where from, and the name `zoo pull` takes for them."""
+
+    uri: str
+    sha256: str | None
+    label: str
+
+
+def _weights_need(model: ModelSection) -> _Need | None:
+    """What ``[model]`` will load, picked by the weights layer's rules; None: random init.
+
+    Raises ZooError for a name, tag or URI the run could not use.
+    """
+    from zoo_core.hub import is_uri, parse_hf
+    from zoo_core.plugins import registry
+    from zoo_core.weights import weights_source
+
+    if model.backbone is None or not model.pretrained:
+        return None
+    if model.backbone.startswith("hf://"):
+        parse_hf(model.backbone)
+        if model.weights == "default":
+            return _Need(model.backbone, None, model.backbone)
+        if not is_uri(model.weights):
+            raise ZooError(f"an hf:// backbone has no weight tags; weights = "
+                           f"{model.weights!r} should be \"default\", \"none\" or a URI")
+    if is_uri(model.weights):
+        return _Need(model.weights, None, model.weights)
+    resolved = registry().get("backbone", model.backbone)
+    picked = weights_source(resolved.component, resolved.tag, model.weights)
+    if picked is None:
+        return None
+    uri, sha256, tag = picked
+    label = f"{resolved.component.name}.{tag.tag}" if tag is not None else uri
+    return _Need(uri, sha256, label)
+
+
+def _cached(need: _Need) -> bool | None:
+    """Is ``need`` on this machine? None when only its plugin could tell."""
+    from zoo_core import hub, weights_cache
+    from zoo_core.weights_files import sha256_matches
+
+    scheme = hub.scheme_of(need.uri)
+    if scheme == "file":
+        return Path(need.uri.removeprefix("file://")).expanduser().exists()
+    if scheme == "hf":
+        from huggingface_hub import try_to_load_from_cache
+
+        ref = hub.parse_hf(need.uri)
+        files = (ref.filename,) if ref.filename else hub.PREFERRED_FILES
+        return any(isinstance(try_to_load_from_cache(
+            ref.repo_id, f, cache_dir=str(hub.hf_cache_dir()), revision=ref.revision), str)
+            for f in files)
+    if scheme in ("http", "https"):
+        expected = hub.expected_sha256(need.uri, need.sha256)
+        entry = weights_cache.read_url_entry(weights_cache.url_entry(need.uri))
+        return entry is not None and sha256_matches(entry["sha256"], expected)
+    return None
+
+
+_probed: dict[str, bool] = {}
+
+
+def _reachable(uri: str) -> bool:
+    """Can this process open a connection to where ``uri`` downloads from?
+
+    HF_HUB_OFFLINE means no. Otherwise a quick TCP connect to the Hub endpoint
+    (HF_ENDPOINT) or the URL's host, remembered per process.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    from zoo_core import hub
+
+    if hub.offline_from_env():
+        return False
+    target = hub.hf_endpoint() if uri.startswith("hf://") else uri
+    parts = urlsplit(target)
+    key = f"{parts.hostname}:{parts.port}"
+    if key not in _probed:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            with socket.create_connection((parts.hostname or "", port), timeout=2.0):
+                _probed[key] = True
+        except OSError:
+            _probed[key] = False
+    return _probed[key]
+
+
+def weights_status(model: ModelSection) -> tuple[bool, str]:
+    """Are the weights ``[model]`` asks for on this machine? (ok, message for people).
+
+    ok is True for random initialisation and for cached weights; nothing is
+    downloaded or hashed.
+    """
+    try:
+        need = _weights_need(model)
+        if need is None:
+            return True, "random initialisation: no pretrained weights needed"
+        cached = _cached(need)
+    except ZooError as exc:
+        return False, str(exc)
+    if cached:
+        return True, f"weights {need.label}: cached"
+    if cached is None:
+        return False, f"weights {need.uri}: only the plugin that reads them can tell"
+    if "://" not in need.uri:
+        return False, f"weights file {need.uri} does not exist"
+    shown = need.label if need.label == need.uri else f"{need.label} ({need.uri})"
+    return False, f"weights {shown} are not cached"
+
+
+def weights_problems(model: ModelSection) -> list[Problem]:
+    if model.backbone is None:
+        return []
+    if not model.pretrained:
+        if model.mode in ("feature_extract", "partial"):
+            return [Problem("model.mode", (
+                f"mode {model.mode!r} freezes a randomly initialised backbone (weights = "
+                "\"none\"): its features are noise. Use pretrained weights or mode 'scratch'."),
+                "warning")]
+        return []
+    try:
+        need = _weights_need(model)
+        if need is None:
+            return []
+        cached = _cached(need)
+    except ZooError as exc:
+        if model.weights == "default" and "has no pretrained weights" in str(exc):
+            return [Problem("model.weights", (
+                f"backbone {model.backbone!r} has no pretrained weights: set mode = \"scratch\" "
+                "(or weights = \"none\") to train it from random initialisation, or give a "
+                "weights URI."))]
+        return [Problem("model.weights", str(exc))]
+    if cached:
+        return []
+    ok, message = weights_status(model)
+    if cached is None:
+        return [Problem("model.weights", f"{message}; `zoo pull {need.uri}` fetches them "
+                                         "ahead of the run.", "info")]
+    if "://" not in need.uri:
+        return [Problem("model.weights", message + ".")]
+    if _reachable(need.uri):
+        return [Problem("model.weights", (
+            f"{message}; `zoo run` will download them (`zoo pull {need.label}` does it "
+            "ahead of time)."), "info")]
+    from zoo_core.hub import offline_from_env
+
+    why = ("HF_HUB_OFFLINE is set" if offline_from_env()
+           else "the Hub is unreachable" if need.uri.startswith("hf://")
+           else "its host is unreachable")
+    return [Problem("model.weights", (
+        f"{message} and {why}, so `zoo run` cannot load them. Run `zoo pull {need.label}` "
+        "on a machine with network access and copy the cache over (docs/weights.md), or "
+        "pick weights that are cached (`zoo cache`)."), "warning")]
+
+
+# --- data and consistency -----------------------------------------------------------------
+
+
+def data_problems(dataset: Any, root: Any, download: Any) -> list[Problem]:
+    """``data.root`` against the file system (data sets may add their own checks)."""
+    if not isinstance(root, str):
+        return []
+    folder = Path(root).expanduser()
+    if folder.is_dir():
+        return []
+    if folder.exists():
+        return [Problem("data.root", f"{root} is a file; data.root must be a folder.")]
+    if download is False:
+        return [Problem("data.root", (
+            f"folder {root} does not exist and data.download = false. Point data.root at "
+            "the data, or allow data.download."))]
+    return [Problem("data.root", (
+        f"{root} does not exist: `zoo run` would download data set {dataset!r} there. "
+        "On a machine that will be offline, fetch it where the network is reachable and "
+        "copy it to data.root (`zoo pull` prefetches the recipe's weights the same way)."),
+        "warning")]
+
+
+def consistency_problems(recipe: Recipe) -> list[Problem]:
+    data, model = recipe.data, recipe.model
+    if data.classes is not None and model.num_classes is not None \
+            and len(data.classes) != model.num_classes:
+        return [Problem("model.num_classes", (
+            f"{model.num_classes} classes, but data.classes keeps {len(data.classes)}; "
+            "drop model.num_classes (it follows the data) or make them agree."))]
+    return []
+
+
+def plugin_problems(recipe: Recipe) -> list[Problem]:
+    """What the task's and the data set's own ``check_recipe(recipe)`` report."""
+    from zoo_core.plugins import registry
+
+    problems: list[Problem] = []
+    task_checks = False
+    for kind, name in (("task", recipe.recipe.task), ("dataset", recipe.data.dataset)):
+        try:
+            component = registry().get(kind, name).component
+        except ZooError:
+            continue  # the name checks report it
+        check = getattr(component.factory, "check_recipe", None)
+        if check is None:
+            continue
+        task_checks = task_checks or kind == "task"
+        for item in check(recipe) or ():
+            if isinstance(item, Problem):
+                problems.append(item)
+            else:
+                level, path, message = item
+                problems.append(Problem(path, message, level))
+    if recipe.task_options and not task_checks:
+        problems.append(Problem("task_options", (
+            f"task {recipe.recipe.task!r} takes no [task_options]; remove the table.")))
+    return problems
