@@ -22,6 +22,9 @@ upload
   every file, so content travels base64 inline in the commit (a mode the
   real Hub uses for small files); the LFS/Xet transfer is not emulated.
 
+``GET /static/<name>`` serves plain files (``static``) for URL weight sources;
+names in ``truncated`` are cut short mid-body.
+
 Writes need ``Authorization: Bearer <token>`` with a token from ``tokens``;
 private repos need one to be read. Test knobs: ``corrupt(sha256)`` serves
 flipped bytes for a blob, ``stop()`` takes the hub down.
@@ -33,6 +36,7 @@ import base64
 import hashlib
 import json
 import re
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,10 +82,14 @@ class FakeHub:
         self.blobs: dict[str, bytes] = {}  # sha256 -> bytes (the "CDN")
         self.tokens = set(tokens or ())
         self.corrupted: set[str] = set()
+        # plain files under /static/<name>, for http(s):// weight sources
+        self.static: dict[str, bytes] = {}
+        self.truncated: set[str] = set()  # static names sent cut short
         self.cdn_host = cdn_host
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.commit_payloads: list[list[dict[str, Any]]] = []
         self._lock = threading.RLock()
+        self._connections: set[socket.socket] = set()
         self._counter = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -98,16 +106,24 @@ class FakeHub:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Take the hub down: the port stops accepting connections."""
+        """Take the hub down: stop listening and cut open keep-alive connections."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        for conn in list(self._connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+        self._connections.clear()
 
     def __enter__(self) -> FakeHub:
         return self.start()
@@ -191,9 +207,21 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        self.hub._connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.hub._connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
     # -- helpers ---------------------------------------------------------------
     def _record(self) -> None:
-        self.hub.requests.append((self.command, self.path, dict(self.headers.items())))
+        self.hub.requests.append((self.command, self.path,
+                                  {k.lower(): v for k, v in self.headers.items()}))
 
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
               content_type: str = "application/octet-stream") -> None:
@@ -279,6 +307,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/cdn/"):
             self._serve_blob(path[len("/cdn/"):])
             return
+        if path.startswith("/static/"):
+            self._serve_static(unquote(path[len("/static/"):]))
+            return
         with self.hub._lock:
             m = _INFO.match(path)
             if m is not None:
@@ -339,6 +370,22 @@ class _Handler(BaseHTTPRequestHandler):
         if digest in self.hub.corrupted:
             data = bytes(b ^ 0xFF for b in data[:64]) + data[64:]
         self._serve_bytes(data, {"ETag": f'"{digest}"', "Accept-Ranges": "bytes"})
+
+    def _serve_static(self, name: str) -> None:
+        data = self.hub.static.get(name)
+        if data is None:
+            self._error(404, None, "not found")
+            return
+        if name in self.hub.truncated:
+            # announce the full length, send half, hang up
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data[: len(data) // 2])
+            self.close_connection = True
+            return
+        self._serve_bytes(data, {})
 
     def _serve_bytes(self, data: bytes, headers: dict[str, str]) -> None:
         rng = self.headers.get("Range")

@@ -15,6 +15,7 @@ that names the source and says what to do; tokens never appear in messages.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -276,11 +277,46 @@ def _verify_hub_file(pointer: Path, ref: HubRef, filename: str) -> str:
     return digest
 
 
+_PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
+
+
+def endpoint_reachable(endpoint: str, timeout: float = 5.0) -> bool:
+    """A TCP connect to the endpoint; True when a proxy is configured (we cannot tell)."""
+    import socket
+
+    if any(os.environ.get(v) for v in _PROXY_VARS):
+        return True
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _cached_pointer(ref: HubRef, filename: str) -> str | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(ref.repo_id, filename, cache_dir=str(hf_cache_dir()),
+                                   revision=ref.revision)
+    return found if isinstance(found, str) else None
+
+
 def hub_download(ref: HubRef, filename: str, *, offline: bool) -> tuple[Path, str]:
     """One verified file from the Hub or its cache -> (path, commit hash)."""
     from huggingface_hub import hf_hub_download
 
     check_relative_path(filename)
+    if not offline and _cached_pointer(ref, filename) is None \
+            and not endpoint_reachable(hf_endpoint()):
+        # huggingface_hub would retry with back-off for half a minute before giving up
+        raise NotCached(
+            f"{filename!r} of {ref.repo_id}@{ref.revision or 'main'} is not in the Hugging "
+            f"Face cache ({hf_cache_dir()}) and the Hub at {hf_endpoint()} could not be "
+            f"reached. Run `zoo pull {HubRef(ref.repo_id, ref.revision).uri}` on a machine "
+            "with network access first (then copy the cache folders, see docs/weights.md)."
+        )
     token = None if offline else hf_token()
     try:
         path = Path(hf_hub_download(
@@ -423,7 +459,12 @@ def _download(url: str, target_dir: Path, expected: str) -> tuple[Path, str]:
             raise WeightsError(
                 f"Downloading {clean_url} failed: HTTP {exc.code} ({exc.reason}). Check the URL."
             ) from None
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        except http.client.IncompleteRead as exc:
+            raise WeightsError(
+                f"The download of {clean_url} was cut short ({len(exc.partial)} bytes "
+                "received). Nothing was kept; run `zoo pull` again."
+            ) from None
+        except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             raise WeightsError(
                 f"Could not download {clean_url} ({reason}). It is not in zoo's cache "

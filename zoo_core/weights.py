@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LoadedModel", "resolve", "resolve_tag", "create_model", "load_state_dict", "load_weights",
-    "save_model", "load_model", "pull", "pull_recipe", "weights_source",
+    "save_model", "load_model", "pull", "pull_recipe", "weights_source", "is_cached",
 ]
 
 log = logging.getLogger("zoo.weights")
@@ -539,6 +539,30 @@ def sources_for(spec: str) -> list[tuple[str, str | None]]:
     if spec.startswith("hf://") or "://" in spec or (is_uri(spec) and Path(spec).exists()):
         return [(spec, None)]
     return _component_sources(spec)
+
+
+def is_cached(uri: str, *, sha256: str | None = None) -> bool:
+    """Whether ``uri`` can be loaded without network (cheap: no hashing)."""
+    from zoo_core import weights_cache
+    from zoo_core.hub import hf_cache_dir
+
+    scheme = scheme_of(uri)
+    if scheme == "hf":
+        from huggingface_hub import try_to_load_from_cache
+
+        ref = parse_hf(uri)
+        files = (ref.filename,) if ref.filename else ("model.safetensors", "pytorch_model.bin")
+        return any(isinstance(try_to_load_from_cache(
+            ref.repo_id, f, cache_dir=str(hf_cache_dir()), revision=ref.revision), str)
+            for f in files)
+    if scheme in ("http", "https"):
+        return weights_cache.read_url_entry(weights_cache.url_entry(uri)) is not None
+    if scheme == "file":
+        return Path(uri.removeprefix("file://")).expanduser().exists()
+    try:
+        return _plugin_resolve(uri, True) is not None
+    except ZooError:
+        return False
 
 
 def pull(spec: str, *, offline: bool | None = None) -> list[ResolvedWeights]:
