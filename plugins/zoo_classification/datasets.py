@@ -1,0 +1,130 @@
+"""Classification data sets: image folders, scikit-learn digits, and torchvision's
+Flowers102, CIFAR-10 and Oxford-IIIT Pet (downloaded when online).
+
+Each factory takes ``root`` and ``download`` and returns
+:class:`~zoo_core.data.sources.DatasetSplits`; the core applies the recipe's
+class filter, validation/test fractions and few-shot subsets afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zoo_core.data.sources import ArraySource, DatasetSplits, IndexedSource
+from zoo_core.errors import DataError
+
+
+def default_root(name: str) -> Path:
+    """Where a downloadable data set lives when the recipe gives no data.root."""
+    from zoo_core.paths import zoo_home
+
+    return zoo_home() / "datasets" / name
+
+
+def imagefolder(root: str | None = None, download: bool = True) -> DatasetSplits:
+    from zoo_core.data.imagefolder import scan_image_folder
+
+    if not root:
+        raise DataError("Data set 'imagefolder' needs data.root: the folder that holds one "
+                        "sub-folder of images per class (or train/, val/, test/ folders of them).")
+    return scan_image_folder(root)
+
+
+def digits(root: str | None = None, download: bool = True) -> DatasetSplits:
+    """scikit-learn's 1,797 handwritten 8x8 digits (shipped with scikit-learn)."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    # pixel values are 0..16; spread them over 0..255 for an 8-bit grayscale image
+    images = np.clip(bunch.images * 16.0, 0, 255).astype(np.uint8)
+    classes = [str(int(c)) for c in bunch.target_names]
+    return DatasetSplits(classes, {"train": ArraySource(images, bunch.target, classes, "digits")},
+                         "digits")
+
+
+_OFFLINE_HELP = {
+    "flowers102": "flowers-102/ with jpg/, imagelabels.mat and setid.mat",
+    "cifar10": "cifar-10-batches-py/ (the python version of CIFAR-10)",
+    "oxford_pets": "oxford-iiit-pet/ with images/ and annotations/",
+}
+
+
+def _torchvision(name: str, root: str | None, download: bool,
+                 make: Callable[[str, bool], Any]) -> Any:
+    folder = Path(root).expanduser() if root else default_root(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return make(str(folder), False)
+    except RuntimeError:
+        if not download:
+            raise DataError(
+                f"Data set {name!r} is not in {folder} and data.download = false. Put "
+                f"{_OFFLINE_HELP[name]} there (as torchvision's datasets.{name} downloads it), "
+                "or set data.download = true on a machine that is online."
+            ) from None
+    try:
+        return make(str(folder), True)
+    except Exception as exc:  # noqa: BLE001 - network errors come in many types
+        raise DataError(
+            f"Data set {name!r} is not in {folder} and could not be downloaded "
+            f"({type(exc).__name__}: {exc}). This machine may be offline: download it on one "
+            f"that is online (`zoo run` with the same recipe, or torchvision's datasets.{name}) "
+            f"and copy {_OFFLINE_HELP[name]} into {folder}, or point data.root at the copy. "
+            "To train on your own images, use dataset = \"imagefolder\"."
+        ) from None
+
+
+def flowers102(root: str | None = None, download: bool = True) -> DatasetSplits:
+    """Oxford 102 Category Flowers with its published train/val/test splits."""
+    from torchvision.datasets import Flowers102
+
+    splits = {}
+    classes: list[str] = []
+    for split in ("train", "val", "test"):
+        ds = _torchvision("flowers102", root, download,
+                          lambda r, d, s=split: Flowers102(r, split=s, download=d))
+        classes = list(getattr(ds, "classes", [])) or [str(i) for i in range(102)]
+        splits[split] = IndexedSource(ds, ds._labels, classes, files=ds._image_files,
+                                      name=f"flowers102/{split}")
+    return DatasetSplits(classes, splits, "flowers102")
+
+
+def cifar10(root: str | None = None, download: bool = True) -> DatasetSplits:
+    """CIFAR-10: 50,000 training and 10,000 test images, 32x32."""
+    from torchvision.datasets import CIFAR10
+
+    train = _torchvision("cifar10", root, download,
+                         lambda r, d: CIFAR10(r, train=True, download=d))
+    test = _torchvision("cifar10", root, download,
+                        lambda r, d: CIFAR10(r, train=False, download=d))
+    classes = list(train.classes)
+    return DatasetSplits(classes, {
+        "train": ArraySource(train.data, train.targets, classes, "cifar10/train"),
+        "test": ArraySource(test.data, test.targets, classes, "cifar10/test"),
+    }, "cifar10")
+
+
+def oxford_pets(root: str | None = None, download: bool = True) -> DatasetSplits:
+    """Oxford-IIIT Pet: 37 breeds, its trainval and test splits."""
+    from torchvision.datasets import OxfordIIITPet
+
+    splits = {}
+    classes: list[str] = []
+    for split, key in (("train", "trainval"), ("test", "test")):
+        ds = _torchvision("oxford_pets", root, download,
+                          lambda r, d, s=key: OxfordIIITPet(r, split=s, download=d))
+        classes = list(ds.classes)
+        splits[split] = IndexedSource(ds, ds._labels, classes, files=ds._images,
+                                      name=f"oxford_pets/{split}")
+    return DatasetSplits(classes, splits, "oxford_pets")
+
+
+def check_imagefolder(recipe: Any) -> list[tuple[str, str, str]]:
+    """Recipe check: an image folder needs data.root."""
+    if not recipe.data.root:
+        return [("error", "data.root", "dataset 'imagefolder' needs data.root: a folder of "
+                 "class folders (or train/, val/, test/ folders of them)")]
+    return []

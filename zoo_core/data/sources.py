@@ -1,0 +1,189 @@
+"""Sources: the samples of one split, before any transform. No torch here.
+
+A source knows how many samples it holds, the label of each without decoding
+the image (so splits and few-shot subsets are cheap), how to load one image,
+and how to name a sample in a message (its path, for files on disk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+IMAGE_EXTENSIONS = frozenset({
+    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+})
+
+
+@dataclass(frozen=True)
+class BadSample:
+    """An image that could not be read: where it is and what went wrong."""
+
+    where: str
+    error: str
+
+
+class Source:
+    """The samples of one split. Subclasses implement ``__len__``, ``label``,
+    ``load`` and ``describe``."""
+
+    classes: list[str]
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def label(self, index: int) -> int:
+        raise NotImplementedError
+
+    def labels(self) -> list[int]:
+        return [self.label(i) for i in range(len(self))]
+
+    def load(self, index: int) -> Any:
+        """The decoded image (a PIL image); raises on an unreadable file."""
+        raise NotImplementedError
+
+    def describe(self, index: int) -> str:
+        return f"sample {index}"
+
+
+class FileSource(Source):
+    """Image files on disk with their labels."""
+
+    def __init__(self, files: Sequence[Path], targets: Sequence[int], classes: Sequence[str]):
+        if len(files) != len(targets):
+            raise ValueError("files and targets differ in length")
+        self.files = [Path(f) for f in files]
+        self.targets = list(targets)
+        self.classes = list(classes)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def label(self, index: int) -> int:
+        return self.targets[index]
+
+    def labels(self) -> list[int]:
+        return list(self.targets)
+
+    def load(self, index: int) -> Any:
+        from PIL import Image
+
+        img = Image.open(self.files[index])
+        img.load()  # decode now, so a truncated file fails here and not in a transform
+        return img
+
+    def describe(self, index: int) -> str:
+        return str(self.files[index])
+
+
+class ArraySource(Source):
+    """Images held in memory as a uint8 array (N, H, W) or (N, H, W, C)."""
+
+    def __init__(self, images: Any, targets: Sequence[int], classes: Sequence[str],
+                 name: str = "array"):
+        if len(images) != len(targets):
+            raise ValueError("images and targets differ in length")
+        self.images = images
+        self.targets = [int(t) for t in targets]
+        self.classes = list(classes)
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def label(self, index: int) -> int:
+        return self.targets[index]
+
+    def labels(self) -> list[int]:
+        return list(self.targets)
+
+    def load(self, index: int) -> Any:
+        from PIL import Image
+
+        return Image.fromarray(self.images[index])
+
+    def describe(self, index: int) -> str:
+        return f"{self.name}[{index}]"
+
+
+class IndexedSource(Source):
+    """A map-style data set whose item is ``(PIL image, label)`` (torchvision's),
+    with the labels known up front."""
+
+    def __init__(self, dataset: Any, targets: Sequence[int], classes: Sequence[str],
+                 files: Sequence[Any] | None = None, name: str = "dataset"):
+        self.dataset = dataset
+        self.targets = [int(t) for t in targets]
+        self.classes = list(classes)
+        self.files = list(files) if files is not None else None
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def label(self, index: int) -> int:
+        return self.targets[index]
+
+    def labels(self) -> list[int]:
+        return list(self.targets)
+
+    def load(self, index: int) -> Any:
+        img = self.dataset[index][0]
+        if hasattr(img, "load"):
+            img.load()
+        return img
+
+    def describe(self, index: int) -> str:
+        if self.files is not None:
+            return str(self.files[index])
+        return f"{self.name}[{index}]"
+
+
+class SubsetSource(Source):
+    """Some samples of another source, optionally with labels renumbered."""
+
+    def __init__(self, base: Source, indices: Sequence[int],
+                 label_map: dict[int, int] | None = None, classes: Sequence[str] | None = None):
+        self.base = base
+        self.indices = list(indices)
+        self.label_map = label_map
+        self.classes = list(classes) if classes is not None else list(base.classes)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def label(self, index: int) -> int:
+        raw = self.base.label(self.indices[index])
+        return self.label_map[raw] if self.label_map is not None else raw
+
+    def labels(self) -> list[int]:
+        base = self.base.labels()
+        if self.label_map is None:
+            return [base[i] for i in self.indices]
+        return [self.label_map[base[i]] for i in self.indices]
+
+    def load(self, index: int) -> Any:
+        return self.base.load(self.indices[index])
+
+    def describe(self, index: int) -> str:
+        return self.base.describe(self.indices[index])
+
+
+@dataclass
+class DatasetSplits:
+    """What a data set plugin returns: class names and a source per split.
+
+    ``splits`` holds ``train`` and, when the data set defines them, ``val``
+    and ``test``. ``notes`` are remarks worth showing the user (a class
+    folder left out because it is empty, a split carved from train...).
+    """
+
+    classes: list[str]
+    splits: dict[str, Source]
+    name: str = "dataset"
+    notes: list[str] = field(default_factory=list)
+
+    def sizes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.splits.items()}

@@ -1,0 +1,127 @@
+"""Seeded, stratified splits, class filters and few-shot subsets. No torch here.
+
+Everything is a pure function of the labels and a seed, so the same recipe
+always trains and evaluates on the same images (and a resumed run does too).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+
+from zoo_core.data.sources import DatasetSplits, Source, SubsetSource
+from zoo_core.errors import DataError, suggestion
+
+
+def _by_class(labels: Sequence[int], indices: Sequence[int]) -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in indices:
+        groups[labels[i]].append(i)
+    return dict(sorted(groups.items()))
+
+
+def stratified_split(labels: Sequence[int], fractions: dict[str, float], seed: int,
+                     indices: Sequence[int] | None = None) -> dict[str, list[int]]:
+    """Split ``indices`` (default: all) class by class.
+
+    Returns ``{"train": [...], **{name: [...] for name in fractions}}``. Every
+    class with at least two samples keeps at least one in train and gives at
+    least one to each split whose fraction is > 0, so small classes are not
+    silently missing from validation.
+    """
+    indices = list(range(len(labels))) if indices is None else list(indices)
+    rng = random.Random(seed)
+    out: dict[str, list[int]] = {"train": [], **{name: [] for name in fractions}}
+    for _, members in _by_class(labels, indices).items():
+        members = sorted(members)
+        rng.shuffle(members)
+        start = 0
+        for name, frac in fractions.items():
+            if frac <= 0:
+                continue
+            take = round(frac * len(members))
+            if len(members) >= 2:
+                take = max(1, take)
+            take = min(take, len(members) - start - 1)  # leave one for train
+            take = max(take, 0)
+            out[name].extend(members[start:start + take])
+            start += take
+        out["train"].extend(members[start:])
+    return {name: sorted(idx) for name, idx in out.items()}
+
+
+def per_class_subset(labels: Sequence[int], n: int, seed: int,
+                     indices: Sequence[int] | None = None) -> list[int]:
+    """At most ``n`` seeded picks per class (few-shot training sets)."""
+    indices = list(range(len(labels))) if indices is None else list(indices)
+    rng = random.Random(seed)
+    picked: list[int] = []
+    for _, members in _by_class(labels, indices).items():
+        members = sorted(members)
+        rng.shuffle(members)
+        picked.extend(members[:n])
+    return sorted(picked)
+
+
+def keep_classes(data: DatasetSplits, wanted: Sequence[str]) -> DatasetSplits:
+    """Only the classes named in ``wanted``, renumbered in that order."""
+    unknown = [c for c in wanted if c not in data.classes]
+    if unknown:
+        hints = "".join(suggestion(c, data.classes) for c in unknown)
+        raise DataError(
+            f"data.classes names {', '.join(map(repr, unknown))}, which data set "
+            f"{data.name!r} does not have.{hints} Its classes are: "
+            f"{', '.join(data.classes[:30])}{' ...' if len(data.classes) > 30 else ''}."
+        )
+    label_map = {data.classes.index(c): new for new, c in enumerate(wanted)}
+    splits: dict[str, Source] = {}
+    for name, src in data.splits.items():
+        labels = src.labels()
+        idx = [i for i, y in enumerate(labels) if y in label_map]
+        splits[name] = SubsetSource(src, idx, label_map=label_map, classes=list(wanted))
+    return DatasetSplits(list(wanted), splits, data.name, list(data.notes))
+
+
+def prepare_splits(data: DatasetSplits, *, val_fraction: float = 0.2, test_fraction: float = 0.0,
+                   seed: int = 0, classes: Sequence[str] | None = None,
+                   subset_per_class: int | None = None) -> DatasetSplits:
+    """Apply the recipe's [data] choices to what a data set plugin returned.
+
+    A split the data set lacks is carved from train (seeded, stratified); a
+    split it has is kept as published, and the fraction for it is ignored.
+    """
+    if "train" not in data.splits:
+        raise DataError(f"Data set {data.name!r} has no training split.")
+    if classes:
+        data = keep_classes(data, classes)
+    notes = list(data.notes)
+    train = data.splits["train"]
+    splits = dict(data.splits)
+    carve = {}
+    if "val" not in splits and val_fraction > 0:
+        carve["val"] = val_fraction
+    if "test" not in splits and test_fraction > 0:
+        carve["test"] = test_fraction
+    elif "test" in splits and test_fraction > 0:
+        notes.append(f"data.test_fraction ignored: {data.name!r} has its own test split")
+    if carve:
+        parts = stratified_split(train.labels(), carve, seed)
+        for name, idx in parts.items():
+            splits[name] = SubsetSource(train, idx)
+        notes.append(
+            "carved from train (seeded, stratified): "
+            + ", ".join(f"{name} {frac:g}" for name, frac in carve.items())
+        )
+    if subset_per_class:
+        train_split = splits["train"]
+        idx = per_class_subset(train_split.labels(), subset_per_class, seed)
+        splits["train"] = SubsetSource(train_split, idx)
+        notes.append(f"train keeps at most {subset_per_class} images per class")
+    for name, src in splits.items():
+        if len(src) == 0:
+            raise DataError(
+                f"The {name} split of data set {data.name!r} is empty after the recipe's "
+                "choices (classes, fractions, subset_per_class); loosen them or add images."
+            )
+    return DatasetSplits(list(data.classes), splits, data.name, notes)
