@@ -15,6 +15,7 @@ from zoo_core.recipe import (
     load_recipe,
     load_resolved,
     parse_override,
+    recipe_from_dict,
     validate_recipe,
     weights_status,
 )
@@ -555,3 +556,18 @@ def test_recipe_built_in_code_validates_the_same():
     assert recipe.source is None
     problems = validate_recipe(recipe)
     assert [p.path for p in problems] == ["model.backbone"]
+
+
+def test_recipe_from_dict_reports_like_a_file(tmp_path):
+    recipe = load_recipe(write(tmp_path, "r.toml", MINIMAL))
+    data = recipe.to_dict()
+    data["eval"]["split"] = None  # None means unset, as in TOML
+    again = recipe_from_dict(data, ["train.epochs=2"])
+    assert again.train.epochs == 2 and again.recipe.name == "r"
+    data["train"]["epocs"] = 3
+    with pytest.raises(RecipeError) as info:
+        recipe_from_dict(data, ["model.mode=frozen"], source="stored recipe")
+    assert str(info.value).startswith("Recipe stored recipe has 2 problems")
+    model_problem, train_problem = info.value.problems  # in schema order
+    assert train_problem.startswith("train.epocs: unknown key 'epocs' in [train].")
+    assert model_problem.startswith("model.mode (from --set): 'frozen' is not one of")

@@ -14,6 +14,7 @@ Entry points:
 * :func:`load_and_validate` — both at once, what ``zoo run`` and ``zoo validate``
   call; raises a :class:`RecipeError` with every error, returns the warnings.
 * :func:`load_resolved` — read back the resolved recipe a run folder stores.
+* :func:`recipe_from_dict` — a recipe from plain data, with the same errors.
 
 Plugins may take part in validation without the core naming them: a task or
 data set component whose factory has a ``check_recipe(recipe)`` attribute is
@@ -24,6 +25,7 @@ asked for extra problems (an iterable of :class:`Problem` or
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 import re
@@ -61,6 +63,7 @@ from zoo_core.recipe_schema import (
     ScheduleSection,
     StageSection,
     TrainSection,
+    drop_none,
     infer_monitor_mode,
 )
 
@@ -74,7 +77,8 @@ __all__ = [
     "EvalSection", "ModelSection", "OptimizerSection", "Problem", "RandomResizedCrop",
     "Recipe", "RecipeError", "RecipeMeta", "RegularizerSpec", "ScheduleSection",
     "StageSection", "TrainSection", "infer_monitor_mode", "load_and_validate",
-    "load_recipe", "load_resolved", "parse_override", "validate_recipe", "weights_status",
+    "load_recipe", "load_resolved", "parse_override", "recipe_from_dict", "validate_recipe",
+    "weights_status",
 ]
 
 SET = "--set"
@@ -381,6 +385,25 @@ def _build(path: str | os.PathLike[str], overrides: Iterable[str],
         return raw, None
     recipe._source = str(path)
     return raw, recipe
+
+
+def recipe_from_dict(raw: Mapping[str, Any], overrides: Iterable[str] = (), *,
+                     source: str = "(built in code)") -> Recipe:
+    """A recipe from plain data (e.g. ``load_resolved(...).to_dict()`` edited in code),
+    with ``--set`` overrides and the same all-problems :class:`RecipeError` as a file.
+    None values mean "unset" (as in TOML, where they are left out)."""
+    col = _Collector()
+    data = drop_none(copy.deepcopy(dict(raw)))
+    for text in overrides:
+        _apply_override(data, text, col)
+    recipe = None
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        col.problems += _schema_problems(exc, col)
+    _raise(source, col.problems)
+    assert recipe is not None
+    return recipe
 
 
 def load_recipe(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> Recipe:

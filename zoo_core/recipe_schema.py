@@ -428,12 +428,13 @@ class Recipe(Section):
         import tomli_w
 
         header = "# Fully resolved recipe written by zoo: every key, every default.\n"
-        return header + tomli_w.dumps(_drop_none(self.to_dict()))
+        return header + tomli_w.dumps(drop_none(self.to_dict()))
 
 
-def _drop_none(value: Any) -> Any:
+def drop_none(value: Any) -> Any:
+    """``value`` without the None entries of its tables (TOML has no null)."""
     if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+        return {k: drop_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_drop_none(v) for v in value]
+        return [drop_none(v) for v in value]
     return value
