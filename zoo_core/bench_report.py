@@ -85,7 +85,7 @@ def write_report(path: str | Path, rows: Sequence[Mapping[str, Any]], *,
     p = check_out_path(path)
     suffix = p.suffix.lower()
     if suffix == ".csv":
-        write_csv(p, rows)
+        write_csv(p, rows, kind=kind)
     elif suffix == ".json":
         write_json(p, rows, environment=environment, settings=settings, all_rows=all_rows,
                    kind=kind)
@@ -96,15 +96,9 @@ def write_report(path: str | Path, rows: Sequence[Mapping[str, Any]], *,
     return p
 
 
-def _columns_for(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    cols = list(COLUMNS)
-    for row in rows:  # recipe rows carry their own keys; keep them, after ours
-        cols += [k for k in row if k not in cols]
-    return cols
-
-
-def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    cols = _columns_for(rows) if rows and "model" in rows[0] else list(rows[0] if rows else [])
+def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], kind: str = "model") -> None:
+    """Model reports always have :data:`COLUMNS`; a recipe report has its row's keys."""
+    cols = list(COLUMNS) if kind == "model" else list(dict.fromkeys(k for r in rows for k in r))
     with atomic_open(path, "w", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=cols, lineterminator="\n")
         writer.writeheader()

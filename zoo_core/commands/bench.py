@@ -46,7 +46,8 @@ def _is_recipe(target: str) -> bool:
 @click.option("--compile/--no-compile", "compile_", multiple=True, default=None,
               help="torch.compile the model; give both flags to sweep.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed steps.")
+@click.option("--warmup", type=int, default=None,
+              help="Untimed steps [default: 10; 3 for a recipe].")
 @click.option("--iters", type=int, default=40, show_default=True, help="Timed steps.")
 @click.option("--out", "-o", "outs", multiple=True, type=click.Path(dir_okay=False),
               help="Write the report: .csv, .json, .md or .png (chart); repeatable.")
@@ -62,7 +63,7 @@ def _is_recipe(target: str) -> bool:
               help="Recipe mode: override a recipe key, e.g. --set data.num_workers=4.")
 def bench(targets: tuple[str, ...], batch_sizes: tuple[str, ...], img_size: int | None,
           mode: str, precisions: tuple[str, ...], channels_last: tuple[bool, ...],
-          compile_: tuple[bool, ...], device: str, warmup: int, iters: int,
+          compile_: tuple[bool, ...], device: str, warmup: int | None, iters: int,
           outs: tuple[str, ...], best: bool, kind: str | None, latency: bool, steps: int,
           overrides: tuple[str, ...]) -> None:
     """Throughput, latency, memory, FLOPs and MFU of MODELs, timm's protocol.
@@ -84,14 +85,15 @@ def bench(targets: tuple[str, ...], batch_sizes: tuple[str, ...], img_size: int 
         if len(targets) != 1:
             raise ZooError("Give either one RECIPE.toml or model names to zoo bench, not both "
                            f"(got {', '.join(targets)}).")
-        _bench_recipe(recipes[0], overrides=overrides, steps=steps, warmup=warmup,
-                      device=device, outs=outs)
+        _bench_recipe(recipes[0], overrides=overrides, steps=steps,
+                      warmup=3 if warmup is None else warmup, device=device, outs=outs)
         return
     if overrides:
         raise ZooError("--set applies to a recipe; zoo bench got model names.")
     _bench_models(list(targets), batch_sizes=batch_sizes, img_size=img_size, mode=mode,
                   precisions=precisions, channels_last=channels_last, compile_=compile_,
-                  device=device, warmup=warmup, iters=iters, outs=outs, best=best, kind=kind,
+                  device=device, warmup=10 if warmup is None else warmup, iters=iters,
+                  outs=outs, best=best, kind=kind,
                   latency=latency)
 
 
@@ -201,8 +203,7 @@ def _bench_recipe(path: str, *, overrides: Sequence[str], steps: int, warmup: in
         raise ZooError(f"Recipe {path!r} does not exist.")
     console = _console()
     with console.status(f"benchmarking the pipeline of {path} ..."):
-        report = bench_recipe(path, overrides=list(overrides), steps=steps,
-                              warmup=min(warmup, 5) if warmup else 0,
+        report = bench_recipe(path, overrides=list(overrides), steps=steps, warmup=warmup,
                               device=None if device == "auto" else device)
     from rich.table import Table
 
@@ -213,7 +214,7 @@ def _bench_recipe(path: str, *, overrides: Sequence[str], steps: int, warmup: in
         table.add_row(k, v)
     console.print(table)
     console.print(f"[bold]bottleneck:[/bold] {report['bottleneck']}. {report['hint']}",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     for out in outs:
         p = write_report(out, [report["row"]], environment=report["environment"],
                          settings=report["settings"], kind="recipe")
