@@ -99,10 +99,11 @@ def hf_token() -> str | None:
 
 def scrub(text: str) -> str:
     """Remove the Hub token (and anything shaped like one) from a message."""
+    text = re.sub(r"\bhf_[A-Za-z0-9]{16,}\b", "hf_***", text)
     token = hf_token()
-    if token:
+    if token and len(token) >= 8:
         text = text.replace(token, "***")
-    return re.sub(r"\bhf_[A-Za-z0-9]{16,}\b", "hf_***", text)
+    return text
 
 
 # -- URIs ---------------------------------------------------------------------------

@@ -200,9 +200,11 @@ def prepare_folder(path: str | Path, out: str | Path, *, repo_id: str,
     with atomic_open(out / "config.json") as fh:
         json.dump(config, fh, indent=2)
         fh.write("\n")
-    base = model_section.get("backbone")
-    if base and model_section.get("weights") not in (None, "default", "none"):
-        base = f"{base} (weights: {model_section.get('weights')})"
+    base, base_weights = model_section.get("backbone"), model_section.get("weights", "default")
+    if str(base_weights).lower() in ("none", "false", "random", "scratch"):
+        base = None  # trained from scratch: the card says so
+    elif base and base_weights not in (None, True, "default"):
+        base = f"{base} (weights: {base_weights})"
     facts = CardFacts(
         repo_id=repo_id,
         architecture=config.get("architecture"),

@@ -475,8 +475,9 @@ def save_model(folder: str | Path, model: nn.Module, config: Mapping[str, Any]) 
     zoo = cfg.get("zoo") or {}
     if not cfg.get("architecture") and not (isinstance(zoo, Mapping) and zoo.get("builder")):
         raise ValueError("save_model needs config['architecture'] or config['zoo']['builder']")
-    if cfg.get("num_classes") is None and getattr(model, "num_classes", None) is not None:
-        cfg["num_classes"] = int(model.num_classes)
+    model_classes = getattr(model, "num_classes", None)
+    if cfg.get("num_classes") is None and isinstance(model_classes, int):
+        cfg["num_classes"] = model_classes
     if "pretrained_cfg" not in cfg:
         dc = data_config(model)
         cfg["pretrained_cfg"] = {k: dc[k] for k in DATA_CONFIG_KEYS if k in dc}
