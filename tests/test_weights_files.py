@@ -232,3 +232,27 @@ def test_unknown_scheme_says_no_plugin(fresh_plugins) -> None:
     with pytest.raises(WeightsError, match="No installed plugin handles weights URIs of the form "
                                            "'s3://'"):
         resolve("s3://bucket/model.safetensors")
+
+
+def test_features_only_model_takes_the_backbone_part(tmp_path: Path) -> None:
+    source = timm_model(seed=4)
+    path = tmp_path / "w.safetensors"
+    save_safetensors(source.state_dict(), path)
+    loaded = create_model("backbone", ARCH, weights=str(path), features_only=True,
+                          out_indices=(1, 2))
+    theirs = source.state_dict()
+    mine = loaded.model.state_dict()
+    assert mine and all(torch.equal(v, theirs[k]) for k, v in mine.items())
+    assert "fc.weight" in loaded.report["dropped"]
+    assert "features_only" in loaded.report["message"]
+
+
+def test_grayscale_input_adapts_the_stem(tmp_path: Path) -> None:
+    source = timm_model(seed=6)
+    path = tmp_path / "w.safetensors"
+    save_safetensors(source.state_dict(), path)
+    loaded = create_model("backbone", ARCH, weights=str(path), in_chans=1)
+    stem = "conv1.0.weight"  # timm's pretrained_cfg['first_conv'] for this ResNet
+    expected = source.state_dict()[stem].sum(dim=1, keepdim=True)
+    assert torch.allclose(loaded.model.state_dict()[stem], expected)
+    assert "adapted the input convolution conv1.0" in loaded.report["message"]

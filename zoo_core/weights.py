@@ -197,6 +197,45 @@ def _listing(keys: Iterable[str], limit: int = 8) -> str:
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
+def _first_conv_keys(model: nn.Module) -> list[str]:
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    named = cfg.get("first_conv") if isinstance(cfg, Mapping) else None
+    if isinstance(named, str):
+        return [f"{named}.weight"]
+    if isinstance(named, (list, tuple)):
+        return [f"{n}.weight" for n in named]
+    from torch import nn
+
+    for path, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            return [f"{path}.weight"]
+    return []
+
+
+def _adapt_first_conv(model: nn.Module, state: dict[str, Tensor],
+                      own: Mapping[str, Tensor]) -> str | None:
+    """Fit RGB stem weights to another ``in_chans`` (as timm does): sum them for one
+    channel, repeat and rescale them for more. Only the input-channel axis may differ."""
+    for key in _first_conv_keys(model):
+        if key not in state or key not in own:
+            continue
+        w, target = state[key], own[key]
+        if w.dim() != 4 or target.dim() != 4 or w.shape == target.shape:
+            continue
+        if w.shape[0] != target.shape[0] or w.shape[2:] != target.shape[2:]:
+            continue
+        c_ckpt, c_model = w.shape[1], target.shape[1]
+        wf = w.float()
+        if c_model == 1:
+            new = wf.sum(dim=1, keepdim=True)
+        else:
+            reps = -(-c_model // c_ckpt)
+            new = wf.repeat(1, reps, 1, 1)[:, :c_model] * (c_ckpt / c_model)
+        state[key] = new.to(w.dtype)
+        return key.rsplit(".", 1)[0]
+    return None
+
+
 def load_weights(model: nn.Module, state: dict[str, Tensor], *, source: str = "checkpoint",
                  drop_classifier: bool = True, features_only: bool = False) -> dict[str, Any]:
     """Load ``state`` into ``model``: strict, except a classifier that does not fit.
@@ -239,6 +278,9 @@ def load_weights(model: nn.Module, state: dict[str, Tensor], *, source: str = "c
                 + (f"; the model's ({my_classes} classes) starts from random init" if mk
                    and my_classes else "; the model has none" if not mk else "")
             )
+    adapted = _adapt_first_conv(model, state, own)
+    if adapted:
+        notes.append(f"adapted the input convolution {adapted} to the model's input channels")
     if features_only:
         extra = sorted(k for k in state if k not in own)
         for k in extra:
