@@ -57,3 +57,24 @@ def test_pull_a_recipe(env: FakeHub, tmp_path: Path) -> None:
     [b] = pull_recipe(tmp_path / "hub.toml")
     assert b.uri == "hf://acme/tiny-resnet/model.safetensors" and b.config["architecture"] == ARCH
     assert pull_recipe(tmp_path / "scratch.toml") == []
+
+
+def test_process_started_offline_says_so(env: FakeHub) -> None:
+    """huggingface_hub reads HF_HUB_OFFLINE at import; unsetting it later cannot lift
+    its block, and the message says so instead of blaming the network."""
+    env.commit("acme/tiny-resnet", timm_repo_files(timm_model()))
+    code = (
+        "import os\n"
+        "from huggingface_hub import constants  # reads the environment now\n"
+        "assert constants.HF_HUB_OFFLINE\n"
+        "del os.environ['HF_HUB_OFFLINE']\n"
+        "from zoo_core.errors import WeightsError\n"
+        "from zoo_core.weights import resolve\n"
+        "try:\n"
+        "    resolve('hf://acme/tiny-resnet')\n"
+        "except WeightsError as exc:\n"
+        "    print(exc)\n"
+    )
+    proc = run_python(code, env={"HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "started with HF_HUB_OFFLINE" in proc.stdout

@@ -46,19 +46,24 @@ def zoo(*args: str):
 
 @pytest.fixture
 def run_folder(tmp_path: Path):
-    """A run folder as `zoo run` leaves it: best model, metrics, recipe, weights lock."""
+    """A run folder laid out as `zoo run` leaves it (zoo_core/engine/rundir.py): the best
+    model in model/, metrics.jsonl ending with the final evaluation, the resolved
+    recipe and weights.lock.json."""
     model = timm_model(num_classes=10, seed=21)
     run = tmp_path / "run"
-    save_model(run / "best", model, {
+    save_model(run / "model", model, {
         "architecture": ARCH, "num_classes": 10, "label_names": [f"c{i}" for i in range(10)],
         "zoo": {"builder": {"kind": "backbone", "name": ARCH}, "model": {"num_classes": 10},
                 "task": "classification"},
     })
-    (run / "metrics.json").write_text(json.dumps({"val/top1": 0.875, "val/loss": 0.41}))
+    (run / "metrics.jsonl").write_text(
+        json.dumps({"event": "epoch", "epoch": 1, "val/top1": 0.5}) + "\n"
+        + json.dumps({"event": "final", "epoch": 1, "split": "test", "test/top1": 0.875,
+                      "test/loss": 0.41}) + "\n")
     (run / "recipe.toml").write_text(RECIPE)
-    (run / "weights.lock.json").write_text(json.dumps([{
+    (run / "weights.lock.json").write_text(json.dumps({"weights": [{
         "uri": f"hf://timm/{ARCH}.r160_in1k/model.safetensors", "revision": "c0ffee" * 6 + "ab",
-        "sha256": BASE_SHA, "path": "/somewhere"}]))
+        "sha256": BASE_SHA}]}))
     return run, model
 
 
@@ -80,7 +85,8 @@ def test_push_is_one_commit_and_pulls_back_identical(env: FakeHub, run_folder,
     assert TOKEN not in card and TOKEN not in result.output
     assert "license: \"apache-2.0\"" in card and "library_name: timm" in card
     assert f"base_model: \"timm/{ARCH}.r160_in1k\"" in card and BASE_SHA in card
-    assert "flowers102" in card and "| val/top1 | 0.875 |" in card
+    assert "flowers102" in card and "| test/top1 | 0.875 |" in card
+    assert "| epoch |" not in card and "val/top1" not in card
     assert "[model]" in card and hashlib.sha256(files["model.safetensors"]).hexdigest() in card
     assert hashlib.sha256(files["config.json"]).hexdigest() in card
 
@@ -126,7 +132,7 @@ def test_dry_run_writes_the_same_folder(env: FakeHub, run_folder, tmp_path: Path
 def test_push_to_a_revision_leaves_main_alone(env: FakeHub, run_folder, monkeypatch) -> None:
     run, model = run_folder
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    result = zoo("push", str(run / "best"), "--repo", "acme/branchy", "--revision", "dev",
+    result = zoo("push", str(run / "model"), "--repo", "acme/branchy", "--revision", "dev",
                  "--private")
     assert result.exit_code == 0, result.output
     assert env.repos["acme/branchy"].private
@@ -159,7 +165,7 @@ def test_push_errors_exit_2(env: FakeHub, run_folder, tmp_path: Path, monkeypatc
 
 def test_push_refuses_a_broken_model(env: FakeHub, run_folder, monkeypatch) -> None:
     run, _ = run_folder
-    weights = run / "best" / "model.safetensors"
+    weights = run / "model" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     result = zoo("push", str(run), "--repo", "acme/broken")

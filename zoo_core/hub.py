@@ -225,8 +225,16 @@ def _hub_error(exc: BaseException, ref: HubRef, filename: str, offline: bool) ->
         return MissingHubFile(scrub(
             f"The Hub repo {where} has no file {filename!r}. Check the file name in the URI."))
     elif isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
-        reason = "offline mode is on (HF_HUB_OFFLINE)" if offline else \
-            f"the Hub at {endpoint} could not be reached"
+        from huggingface_hub import constants
+
+        if offline:
+            reason = "offline mode is on (HF_HUB_OFFLINE)"
+        elif constants.is_offline_mode():
+            # huggingface_hub read HF_HUB_OFFLINE when it was imported and still blocks requests
+            reason = ("this Python process started with HF_HUB_OFFLINE set, so huggingface_hub "
+                      "refuses all requests (start a new process without it)")
+        else:
+            reason = f"the Hub at {endpoint} could not be reached"
         return NotCached(scrub(
             f"{filename!r} of {where} is not in the Hugging Face cache ({hf_cache_dir()}) "
             f"and {reason}. Run {pull} on a machine with network access first "

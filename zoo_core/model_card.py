@@ -70,6 +70,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+# bookkeeping fields of a metrics record, not measurements
+_NOT_METRICS = {"epoch", "step", "event", "split", "time", "elapsed", "seconds", "lr"}
+
+
 def _metrics_table(metrics: Mapping[str, Any]) -> list[str]:
     flat: dict[str, Any] = {}
 
@@ -80,7 +84,7 @@ def _metrics_table(metrics: Mapping[str, Any]) -> list[str]:
         elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
             flat[prefix] = obj
 
-    walk("", metrics)
+    walk("", {k: v for k, v in metrics.items() if k not in _NOT_METRICS})
     if not flat:
         return ["No metrics were recorded with this model."]
     rows = ["| metric | value |", "| --- | --- |"]
