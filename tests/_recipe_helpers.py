@@ -51,6 +51,14 @@ def _remote_check(recipe):
 
 
 remote_data.check_recipe = _remote_check
+remote_data.downloads = True
+
+
+def folder_data(**cfg):
+    return ("folder", cfg)
+
+
+folder_data.downloads = False
 
 
 def toy_net(num_classes=10, width=8, **cfg):
@@ -71,6 +79,7 @@ def register_tasks(register):
 def register_datasets(register):
     register("toy_data", toy_data)
     register("remote_data", remote_data)
+    register("folder_data", folder_data)
 
 
 @hookimpl

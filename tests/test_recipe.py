@@ -531,12 +531,22 @@ def test_random_init_choices(tmp_path):
 
 
 def test_data_root_missing(tmp_path):
+    absent = tmp_path / "absent"
     path = write(tmp_path, "r.toml", MINIMAL.replace(
-        'dataset = "toy_data"', f'dataset = "toy_data"\nroot = "{tmp_path / "absent"}"'))
+        'dataset = "toy_data"', f'dataset = "toy_data"\nroot = "{absent}"'))
+    # a data set that does not say whether it downloads: a warning, an error under --strict
     _, notes = load_and_validate(path)
     assert [n.level for n in notes] == ["warning"] and "zoo pull" in notes[0].message
-    assert "`zoo run` would download data set 'toy_data' there" in one_error(path, strict=True)
+    assert f"{absent} does not exist: `zoo run` would need data set 'toy_data' to download " \
+        "its files there" in one_error(path, strict=True)
     assert "data.download = false" in one_error(path, ["data.download=false"])
+    # one that downloads
+    _, notes = load_and_validate(path, ["data.dataset=remote_data"])
+    assert "`zoo run` would download data set 'remote_data' there" in notes[0].message
+    # one that only reads a folder: a missing folder is an error, download or not
+    assert one_error(path, ["data.dataset=folder_data"]) == (
+        f"data.root: folder {absent} does not exist. Point data.root at the data set's folder "
+        "(`--set data.root=PATH`); data set 'folder_data' does not download.")
     (tmp_path / "file").write_text("")
     assert "is a file" in one_error(path, [f"data.root={tmp_path / 'file'}"])
 

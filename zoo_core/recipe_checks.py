@@ -327,7 +327,13 @@ def weights_problems(model: ModelSection) -> list[Problem]:
 
 
 def data_problems(dataset: Any, root: Any, download: Any) -> list[Problem]:
-    """``data.root`` against the file system (data sets may add their own checks)."""
+    """``data.root`` against the file system.
+
+    Whether a missing folder can be filled by a download depends on the data
+    set: its factory's ``downloads`` attribute says (True: it downloads,
+    False: it reads only what is there; absent: unknown). Data sets add their
+    own checks through ``check_recipe``.
+    """
     if not isinstance(root, str):
         return []
     folder = Path(root).expanduser()
@@ -335,15 +341,34 @@ def data_problems(dataset: Any, root: Any, download: Any) -> list[Problem]:
         return []
     if folder.exists():
         return [Problem("data.root", f"{root} is a file; data.root must be a folder.")]
+    downloads = _dataset_attr(dataset, "downloads")
+    if downloads is False:
+        return [Problem("data.root", (
+            f"folder {root} does not exist. Point data.root at the data set's folder "
+            f"(`--set data.root=PATH`); data set {dataset!r} does not download."))]
     if download is False:
         return [Problem("data.root", (
             f"folder {root} does not exist and data.download = false. Point data.root at "
             "the data, or allow data.download."))]
+    would = ("would download data set" if downloads
+             else "would need data set")
+    tail = "" if downloads else " to download its files"
     return [Problem("data.root", (
-        f"{root} does not exist: `zoo run` would download data set {dataset!r} there. "
-        "On a machine that will be offline, fetch it where the network is reachable and "
-        "copy it to data.root (`zoo pull` prefetches the recipe's weights the same way)."),
+        f"{root} does not exist: `zoo run` {would} {dataset!r}{tail} there. On a machine "
+        "that will be offline, fetch the data where the network is reachable and copy it "
+        "to data.root (`zoo pull RECIPE` prefetches the weights the same way)."),
         "warning")]
+
+
+def _dataset_attr(dataset: Any, attr: str) -> Any:
+    from zoo_core.plugins import registry
+
+    if not isinstance(dataset, str):
+        return None
+    try:
+        return getattr(registry().get("dataset", dataset).component.factory, attr, None)
+    except ZooError:
+        return None
 
 
 def consistency_problems(recipe: Recipe) -> list[Problem]:
