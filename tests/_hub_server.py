@@ -1,4 +1,5 @@
-"""A Hugging Face Hub stand-in on 127.0.0.1, written for the weights tests.
+"""A Hugging Face Hub stand-in on 127.0.0.1, written for the weights tests
+(``python -m tests._hub_server`` serves one by hand).
 
 It speaks the parts of the Hub protocol that ``huggingface_hub`` (2.x) and
 timm use, so the real client code runs unmodified against it:
@@ -465,3 +466,28 @@ class _Handler(BaseHTTPRequestHandler):
             "commitUrl": f"{self.hub.url}/{repo.repo_id}/commit/{sha}", "commitOid": sha,
             "success": True, "pullRequestUrl": None,
         })
+
+
+def main() -> None:
+    """``python -m tests._hub_server [--port N] [--token T]``: serve an empty hub to try
+    ``zoo pull``/``zoo push`` by hand with ``HF_ENDPOINT`` pointing at it."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", default="hf_local")
+    args = parser.parse_args()
+    hub = FakeHub(tokens={args.token})
+    hub.port = args.port
+    hub.start()
+    print(f"HF_ENDPOINT={hub.url}  (write token: {args.token})", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        hub.stop()
+
+
+if __name__ == "__main__":
+    main()
