@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from zoo_core.errors import UnknownNameError, WeightsError, ZooError, suggestion
 from zoo_core.hub import (
-    check_safetensors,
     hub_download,
     is_uri,
     offline_from_env,
@@ -38,7 +37,13 @@ from zoo_core.hub import (
     scheme_of,
 )
 from zoo_core.types import ResolvedWeights, WeightTag
-from zoo_core.weights_files import load_state_dict, save_safetensors, sha256_file, sha256_matches
+from zoo_core.weights_files import (
+    check_safetensors,
+    load_state_dict,
+    save_safetensors,
+    sha256_file,
+    sha256_matches,
+)
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -661,8 +666,8 @@ def pull_recipe(path: str | Path, *, offline: bool | None = None) -> list[Resolv
         return []
     if isinstance(weights, str) and weights.strip().lower() in _NO_WEIGHTS:
         if str(backbone).startswith("hf://"):
-            config, _ = _hub_repo_config(str(backbone), offline_from_env()
-                                         if offline is None else offline)
+            # random init still needs the repo's config.json to know the architecture
+            _hub_repo_config(str(backbone), offline_from_env() if offline is None else offline)
         return []
     if isinstance(weights, str) and is_uri(weights):
         return [resolve(weights, offline=offline)]
