@@ -17,7 +17,7 @@ def get(kind: str, name: str) -> Resolved:
 def create(kind: str, name: str, **cfg: Any) -> Any:
     """Build a component by registry name with ``cfg`` over its default config.
 
-    No pretrained weights are loaded here; see :func:`zoo_core.weights.create_with_weights`.
+    No pretrained weights are loaded here; see :func:`zoo_core.weights.create_model`.
     """
     return get(kind, name).component.create(**cfg)
 
