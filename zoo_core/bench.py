@@ -299,7 +299,7 @@ class Runner:
 
     # -- phases ------------------------------------------------------------
     def _prepare(self, spec: BenchSpec, batch_size: int, train: bool
-                 ) -> tuple[nn.Module, nn.Module, torch.Tensor, ModelTarget]:
+                 ) -> tuple[nn.Module, Callable[..., Any], torch.Tensor, ModelTarget]:
         target = self.target(spec.model)
         model = build_module(target)
         if spec.model not in self._params:
@@ -307,12 +307,13 @@ class Runner:
 
             self._params[spec.model] = count_params(model)
         model.train(train)
-        fmt = torch.channels_last if spec.channels_last else torch.preserve_format
-        model.to(device=self.device, memory_format=fmt)
+        model.to(self.device)
+        if spec.channels_last:
+            model.to(memory_format=torch.channels_last)
         x = example_input(model, target, batch_size, self.settings.img_size, self.device)
         if spec.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        run = torch.compile(model) if spec.compile else model
+        run: Callable[..., Any] = torch.compile(model) if spec.compile else model
         return model, run, x, target
 
     def _flops_key(self, spec: BenchSpec, phase: str) -> tuple[str, str]:

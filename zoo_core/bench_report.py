@@ -193,7 +193,7 @@ def _model_table_spec(mode: str, compact: bool = False) -> list[tuple[str, Any]]
 
 
 def _batch(r: Mapping[str, Any]) -> str:
-    ran = {r.get("infer_batch_size"), r.get("train_batch_size")} - {None}
+    ran = {int(b) for b in (r.get("infer_batch_size"), r.get("train_batch_size")) if b}
     req = r["requested_batch_size"]
     if ran and ran != {req}:
         return f"{req}->{'/'.join(str(b) for b in sorted(ran))}"
@@ -285,8 +285,7 @@ def write_chart(path: Path, rows: Sequence[Mapping[str, Any]], *,
         ax.set_xticklabels(models, rotation=20 if len(models) > 4 else 0, ha="right" if len(
             models) > 4 else "center")
         ax.set_ylabel(f"{phase} samples/s")
-        values = [r.get(f"{phase}_samples_per_sec") for r in ok]
-        values = [v for v in values if v]
+        values = [float(v) for r in ok if (v := r.get(f"{phase}_samples_per_sec"))]
         if values and max(values) / min(values) > 20:  # lenet next to resnet50
             ax.set_yscale("log")
         ax.margins(y=0.15)
