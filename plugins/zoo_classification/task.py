@@ -161,8 +161,9 @@ class ClassificationTask(Task):
     # -- steps ----------------------------------------------------------------------------
     def forward_loss(self, net: nn.Module, batch: Any) -> StepOutput:
         logits = net(batch.inputs)
-        loss = F.cross_entropy(logits.float(), batch.targets,
-                               label_smoothing=self.label_smoothing)
+        # label smoothing regularizes training; evaluation reports the plain cross-entropy
+        smoothing = self.label_smoothing if torch.is_grad_enabled() else 0.0
+        loss = F.cross_entropy(logits.float(), batch.targets, label_smoothing=smoothing)
         return StepOutput(loss=loss, outputs=logits, targets=batch.targets,
                           count=int(batch.targets.shape[0]))
 

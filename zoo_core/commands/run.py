@@ -35,7 +35,7 @@ def run(recipe: str | None, overrides: tuple[str, ...], out: str | None, resume:
 
     from zoo_core.recipe import load_and_validate
 
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     if resume is not None:
         if recipe is not None:
             raise ZooError("Give either a RECIPE or --resume RUN_DIR: a resumed run uses the "

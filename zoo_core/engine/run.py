@@ -28,7 +28,7 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
                resume: str | os.PathLike[str] | None = None, device: str | None = None,
                console: Console | None = None, progress: bool | None = None) -> RunResult:
     """Train ``recipe`` into a new run folder, or continue the run in ``resume``."""
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)
     if resume is not None:
         run = RunFolder(resume)
         state = load_checkpoint(run.checkpoint)

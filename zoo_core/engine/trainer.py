@@ -273,7 +273,7 @@ class Trainer:
         return meter.compute(), time.perf_counter() - t0, samples
 
     def _nonfinite(self, epoch: int, step: int, loss: torch.Tensor | None) -> None:
-        what = f"{float(loss):g}" if loss is not None else "NaN or infinite"
+        what = f"{float(loss.detach()):g}" if loss is not None else "NaN or infinite"
         last = self.history[-1]["epoch"] if self.history else None
         kept = (f"The last good checkpoint (end of epoch {last}) is kept in "
                 f"{self.run.checkpoint}, and the best model so far in {self.run.model_dir}."

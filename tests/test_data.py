@@ -1,0 +1,190 @@
+"""Data sets, splits, transforms, loaders and bad-image handling."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests._engine_helpers import make_image_folder
+from zoo_core.data.dataset import BadImagePolicy, Batch, ImageDataset, collate
+from zoo_core.data.imagefolder import scan_image_folder
+from zoo_core.data.loaders import EpochSampler, make_loader
+from zoo_core.data.sources import BadSample, FileSource
+from zoo_core.data.splits import keep_classes, per_class_subset, prepare_splits, stratified_split
+from zoo_core.data.transforms import (
+    eval_transform,
+    is_deterministic,
+    resolve_data_config,
+    train_transform,
+)
+from zoo_core.errors import DataError
+
+
+def test_stratified_split_is_seeded_disjoint_and_stratified():
+    labels = [c for c in range(4) for _ in range(25)]
+    parts = stratified_split(labels, {"val": 0.2, "test": 0.2}, seed=3)
+    assert sorted(parts["train"] + parts["val"] + parts["test"]) == list(range(100))
+    for name, expected in (("train", 15), ("val", 5), ("test", 5)):
+        counts = Counter(labels[i] for i in parts[name])
+        assert counts == dict.fromkeys(range(4), expected), name
+    assert parts == stratified_split(labels, {"val": 0.2, "test": 0.2}, seed=3)
+    assert parts["val"] != stratified_split(labels, {"val": 0.2, "test": 0.2}, seed=4)["val"]
+
+
+def test_small_classes_still_reach_validation_and_keep_a_training_image():
+    labels = [0, 0, 1, 1, 1, 2]
+    parts = stratified_split(labels, {"val": 0.1}, seed=0)
+    assert {labels[i] for i in parts["val"]} == {0, 1}  # class 2 has one image: train only
+    assert {labels[i] for i in parts["train"]} == {0, 1, 2}
+
+
+def test_per_class_subset_is_few_shot_and_seeded():
+    labels = [c for c in range(3) for _ in range(10)]
+    picked = per_class_subset(labels, 4, seed=1)
+    assert Counter(labels[i] for i in picked) == {0: 4, 1: 4, 2: 4}
+    assert picked == per_class_subset(labels, 4, seed=1)
+
+
+def test_image_folder_flat_layout_gets_seeded_splits(tmp_path: Path):
+    root = make_image_folder(tmp_path / "flat", classes=3, per_class=10)
+    (root / "class_a" / ".hidden.png").write_bytes(b"x")
+    (root / "class_a" / "notes.txt").write_text("not an image")
+    (root / "empty_class").mkdir()
+    raw = scan_image_folder(root)
+    assert raw.classes == ["class_a", "class_b", "class_c"]
+    assert raw.sizes() == {"train": 30}
+    assert any("empty_class" in n for n in raw.notes)
+    data = prepare_splits(raw, val_fraction=0.2, test_fraction=0.1, seed=0)
+    assert data.sizes() == {"train": 21, "val": 6, "test": 3}
+    val_labels = data.splits["val"].labels()
+    assert Counter(val_labels) == {0: 2, 1: 2, 2: 2}
+
+
+def test_image_folder_split_layout_keeps_published_splits(tmp_path: Path):
+    root = make_image_folder(tmp_path / "split", classes=2, per_class=6, layout="split")
+    data = prepare_splits(scan_image_folder(root), val_fraction=0.5, test_fraction=0.5, seed=0)
+    assert data.sizes() == {"train": 12, "val": 6, "test": 6}  # "validation/" is val
+    assert any("test_fraction ignored" in n for n in data.notes)
+
+
+def test_image_folder_errors_say_what_layout_is_expected(tmp_path: Path):
+    with pytest.raises(DataError, match="does not exist.*<root>/<class>"):
+        scan_image_folder(tmp_path / "missing")
+    (tmp_path / "loose").mkdir()
+    (tmp_path / "loose" / "a.png").write_bytes(b"")
+    with pytest.raises(DataError, match="holds 1 image files but no class folders"):
+        scan_image_folder(tmp_path / "loose")
+
+
+def test_class_filter_renumbers_and_suggests(tmp_path: Path):
+    raw = scan_image_folder(make_image_folder(tmp_path / "d", classes=3, per_class=4))
+    kept = keep_classes(raw, ["class_c", "class_a"])
+    assert kept.classes == ["class_c", "class_a"]
+    assert Counter(kept.splits["train"].labels()) == {0: 4, 1: 4}
+    with pytest.raises(DataError, match="Did you mean 'class_b'"):
+        keep_classes(raw, ["class_bb"])
+
+
+def test_transforms_follow_the_data_config():
+    cfg = resolve_data_config({"input_size": (3, 224, 224), "crop_pct": 0.875,
+                               "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)},
+                              image_size=64)
+    assert cfg["input_size"] == (3, 64, 64)
+    gray = resolve_data_config(cfg, in_chans=1)
+    assert gray["input_size"] == (1, 64, 64) and gray["mean"] == (0.5,)
+    from PIL import Image
+
+    img = Image.new("RGB", (100, 80), (255, 0, 0))
+    x = eval_transform(cfg)(img)
+    assert x.shape == (3, 64, 64)
+    assert torch.allclose(x[0], torch.full((64, 64), 2.0))  # (1 - 0.5) / 0.25
+    assert is_deterministic({}) and is_deterministic(None)
+    assert not is_deterministic({"hflip": 0.5})
+    assert not is_deterministic({"random_resized_crop": {"scale": [0.5, 1.0]}})
+
+
+def test_augmentation_is_a_function_of_seed_epoch_and_index(tmp_path: Path):
+    root = make_image_folder(tmp_path / "d", classes=2, per_class=6)
+    src = scan_image_folder(root).splits["train"]
+    cfg = resolve_data_config({"input_size": (3, 32, 32)})
+    tf = train_transform(cfg, {"random_resized_crop": True, "hflip": 0.5, "rotation": 20.0,
+                               "color_jitter": 0.3, "noise": 0.1, "blur": 1.0})
+    ds = ImageDataset(src, tf, random=True, seed=7)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = ds[(3, 0)][0]
+    assert torch.equal(torch.get_rng_state(), before), "the caller's RNG must be untouched"
+    assert torch.equal(a, ds[(3, 0)][0])
+    assert not torch.equal(a, ds[(3, 1)][0])
+    # the same batches whatever the number of workers
+    batches = []
+    for workers in (0, 2):
+        loader = make_loader(ds, batch_size=4, shuffle=True, seed=7, num_workers=workers)
+        loader.sampler.set_epoch(2)
+        batches.append([b.inputs for b in loader])
+    assert all(torch.equal(x, y) for x, y in zip(*batches, strict=True))
+
+
+def test_epoch_sampler_orders_by_epoch_and_can_start_mid_epoch():
+    s = EpochSampler(20, shuffle=True, seed=1)
+    s.set_epoch(0)
+    first = list(s)
+    s.set_epoch(1)
+    second = list(s)
+    assert sorted(i for i, _ in first) == list(range(20))
+    assert [i for i, _ in first] != [i for i, _ in second]
+    assert all(e == 1 for _, e in second)
+    s.set_epoch(1, start=8)
+    assert list(s) == second[8:] and len(s) == 12
+    plain = EpochSampler(5, shuffle=False)
+    assert [i for i, _ in plain] == [0, 1, 2, 3, 4]
+
+
+def test_bad_images_are_reported_by_path(tmp_path: Path):
+    root = make_image_folder(tmp_path / "d", classes=2, per_class=3)
+    bad = root / "class_a" / "img_001.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
+    src = scan_image_folder(root).splits["train"]
+    ds = ImageDataset(src, eval_transform(resolve_data_config({"input_size": (3, 16, 16)})))
+    items = [ds[i] for i in range(len(ds))]
+    broken = [it for it in items if isinstance(it, BadSample)]
+    assert len(broken) == 1 and broken[0].where == str(bad)
+    batch = collate(items)
+    assert isinstance(batch, Batch) and batch.inputs.shape[0] == 5 and batch.skipped == (broken[0],)
+    warned: list[str] = []
+    skip = BadImagePolicy("skip", warned.append)
+    skip.check(batch.skipped)
+    skip.check(batch.skipped)
+    assert len(warned) == 1 and str(bad) in warned[0]
+    with pytest.raises(DataError, match=r"img_001\.png.*bad_images = \"skip\""):
+        BadImagePolicy("fail").check(batch.skipped)
+    assert collate([broken[0]]).inputs is None
+
+
+def test_file_source_loads_and_names_files(tmp_path: Path):
+    root = make_image_folder(tmp_path / "d", classes=1, per_class=1)
+    f = root / "class_a" / "img_000.png"
+    src = FileSource([f], [0], ["class_a"])
+    assert src.load(0).size == (32, 32) and src.describe(0) == str(f)
+
+
+def test_digits_ship_with_scikit_learn():
+    from zoo_classification.datasets import digits
+
+    data = digits()
+    assert data.classes == [str(i) for i in range(10)]
+    assert data.sizes() == {"train": 1797}
+    img = data.splits["train"].load(0)
+    assert img.size == (8, 8) and img.mode == "L"
+
+
+def test_torchvision_data_set_offline_says_how_to_provide_it(tmp_path: Path):
+    from zoo_classification.datasets import flowers102
+
+    with pytest.raises(DataError) as err:
+        flowers102(root=str(tmp_path / "flowers"), download=False)
+    msg = str(err.value)
+    assert "data.download = false" in msg and "flowers-102/" in msg and str(tmp_path) in msg
