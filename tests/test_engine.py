@@ -293,8 +293,8 @@ def test_regularizers_l2_term_and_head_dropout():
     parts = _resnet_parts()
     l2 = registry().get("regularizer", "l2").component.create(coef=0.5)
     weights = [p for p in parts.model.parameters() if p.ndim > 1]
-    expected = 0.25 * sum(float(p.pow(2).sum()) for p in weights)
-    assert float(l2.loss_term(parts.model)) == pytest.approx(expected, rel=1e-5)
+    expected = 0.25 * sum(float(p.detach().pow(2).sum()) for p in weights)
+    assert float(l2.loss_term(parts.model).detach()) == pytest.approx(expected, rel=1e-5)
     drop = registry().get("regularizer", "dropout").component.create(p=0.5)
     keys = set(parts.model.state_dict())
     drop.on_model_built(parts.model, parts)

@@ -8,11 +8,12 @@ class filter, validation/test fractions and few-shot subsets afterwards.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zoo_core.data.sources import ArraySource, DatasetSplits, IndexedSource
+from zoo_core.data.sources import ArraySource, DatasetSplits, IndexedSource, Source
 from zoo_core.errors import DataError
 
 
@@ -77,15 +78,19 @@ def _torchvision(name: str, root: str | None, download: bool,
         ) from None
 
 
+def _split_of(cls: Any, split: str, root: str, download: bool) -> Any:
+    return cls(root, split=split, download=download)
+
+
 def flowers102(root: str | None = None, download: bool = True) -> DatasetSplits:
     """Oxford 102 Category Flowers with its published train/val/test splits."""
     from torchvision.datasets import Flowers102
 
-    splits = {}
+    splits: dict[str, Source] = {}
     classes: list[str] = []
     for split in ("train", "val", "test"):
         ds = _torchvision("flowers102", root, download,
-                          lambda r, d, s=split: Flowers102(r, split=s, download=d))
+                          functools.partial(_split_of, Flowers102, split))
         classes = list(getattr(ds, "classes", [])) or [str(i) for i in range(102)]
         splits[split] = IndexedSource(ds, ds._labels, classes, files=ds._image_files,
                                       name=f"flowers102/{split}")
@@ -111,11 +116,11 @@ def oxford_pets(root: str | None = None, download: bool = True) -> DatasetSplits
     """Oxford-IIIT Pet: 37 breeds, its trainval and test splits."""
     from torchvision.datasets import OxfordIIITPet
 
-    splits = {}
+    splits: dict[str, Source] = {}
     classes: list[str] = []
     for split, key in (("train", "trainval"), ("test", "test")):
         ds = _torchvision("oxford_pets", root, download,
-                          lambda r, d, s=key: OxfordIIITPet(r, split=s, download=d))
+                          functools.partial(_split_of, OxfordIIITPet, key))
         classes = list(ds.classes)
         splits[split] = IndexedSource(ds, ds._labels, classes, files=ds._images,
                                       name=f"oxford_pets/{split}")

@@ -26,7 +26,8 @@ class Classifier(nn.Module):
         self.pretrained_cfg = dict(getattr(backbone, "pretrained_cfg", {}) or {})
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone.forward_head(self.backbone.forward_features(x), pre_logits=True)
+        body: Any = self.backbone  # timm's interface, which nn.Module's typing does not know
+        return body.forward_head(body.forward_features(x), pre_logits=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pooled(x))
@@ -58,14 +59,15 @@ def wrap_with_head(body: nn.Module, num_classes: int, head: str,
                    head_cfg: dict[str, Any]) -> Classifier:
     from zoo_core.plugins import registry
 
-    in_features = int(body.num_features)
+    in_features = int(getattr(body, "num_features"))  # noqa: B009 - typed as Module
     head_module = registry().get("head", head).component.create(
         in_features=in_features, num_classes=num_classes, **head_cfg)
     return Classifier(body, head_module, num_classes)
 
 
-def parts_of(model: nn.Module) -> ModelParts | None:
+def parts_of(module: nn.Module) -> ModelParts | None:
     """Backbone, head and pooled-feature function of a classification model."""
+    model: Any = module
     if isinstance(model, Classifier):
         return ModelParts(model=model, backbone=model.backbone, head=model.head,
                           features=model.pooled)

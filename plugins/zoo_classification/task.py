@@ -93,9 +93,10 @@ class ClassificationTask(Task):
         return TaskData(out, deterministic, list(data.classes))
 
     # -- model ------------------------------------------------------------------------
-    def build_model(self, backbone: str, num_classes: int, head: str = "linear",
-                    head_cfg: dict[str, Any] | None = None,
-                    backbone_cfg: dict[str, Any] | None = None) -> nn.Module:
+    def build_model(  # type: ignore[override]
+            self, backbone: str, num_classes: int, head: str = "linear",
+            head_cfg: dict[str, Any] | None = None,
+            backbone_cfg: dict[str, Any] | None = None) -> nn.Module:
         return build_classifier(backbone, num_classes, head, head_cfg, backbone_cfg)
 
     def create_model(self, recipe: Any, data: Any) -> ModelSpec:
@@ -113,20 +114,20 @@ class ClassificationTask(Task):
         bcfg = _backbone_cfg(m)
         loaded = create_model("backbone", m.backbone, weights=_weights_arg(m),
                               num_classes=num_classes if own else 0, **bcfg)
-        body = loaded.model
+        body: Any = loaded.model  # timm's interface, beyond nn.Module's typing
         if own and not (hasattr(body, "get_classifier") and hasattr(body, "forward_features")):
             raise ZooError(f"Backbone {m.backbone!r} has no get_classifier/forward_features "
                            "(timm's interface), so it cannot be used as a classifier.")
         if own:
             model: nn.Module = body
             if head_cfg.get("dropout"):
-                add_input_dropout(model.get_classifier(), head_cfg["dropout"])
+                add_input_dropout(body.get_classifier(), head_cfg["dropout"])
         else:
             model = wrap_with_head(body, num_classes, m.head, head_cfg)
         arch = _architecture(m.backbone, body)
         data_config = resolve_data_config(loaded.data_config, image_size=recipe.data.image_size,
                                           in_chans=m.in_chans)
-        pretrained_cfg = {k: data_config[k] for k in
+        pretrained_cfg: dict[str, Any] = {k: data_config[k] for k in
                           ("input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode")
                           if k in data_config}
         pretrained_cfg["num_classes"] = num_classes

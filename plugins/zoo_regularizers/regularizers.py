@@ -38,7 +38,7 @@ class L2Penalty(Regularizer):
                   if p.requires_grad and (self.include_bias_and_norm or p.ndim > 1)]
         if not params or not self.coef:
             return None
-        return 0.5 * self.coef * sum(p.pow(2).sum() for p in params)
+        return 0.5 * self.coef * torch.stack([p.pow(2).sum() for p in params]).sum()
 
 
 class HeadDropout(Regularizer):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zoo_core.data.sources import IMAGE_EXTENSIONS, DatasetSplits, FileSource
+from zoo_core.data.sources import IMAGE_EXTENSIONS, DatasetSplits, FileSource, Source
 from zoo_core.errors import DataError
 
 #: folder names accepted for each split (the seed's data uses "validation")
@@ -77,7 +77,7 @@ def scan_image_folder(root: str | os.PathLike[str], *, name: str = "imagefolder"
                         f"{layout}")
     class_names = sorted({c for classes in per_split.values() for c in classes})
     index = {c: i for i, c in enumerate(class_names)}
-    splits = {}
+    splits: dict[str, Source] = {}
     for split, classes in per_split.items():
         files = [f for c in sorted(classes) for f in classes[c]]
         targets = [index[c] for c in sorted(classes) for _ in classes[c]]

@@ -95,7 +95,7 @@ def _drop_none(value: Any) -> Any:
 
 def _align_labels(data: Any, labels: list[str]) -> Any:
     """Renumber the data's classes to the model's label order."""
-    from zoo_core.data.sources import DatasetSplits, SubsetSource
+    from zoo_core.data.sources import DatasetSplits, Source, SubsetSource
 
     if list(data.classes) == labels:
         return data
@@ -107,8 +107,9 @@ def _align_labels(data: Any, labels: list[str]) -> Any:
             f"{', '.join(labels[:20])}{' ...' if len(labels) > 20 else ''}."
         )
     label_map = {i: labels.index(c) for i, c in enumerate(data.classes)}
-    splits = {k: SubsetSource(v, range(len(v)), label_map=label_map, classes=labels)
-              for k, v in data.splits.items()}
+    splits: dict[str, Source] = {
+        k: SubsetSource(v, range(len(v)), label_map=label_map, classes=labels)
+        for k, v in data.splits.items()}
     return DatasetSplits(labels, splits, data.name, list(data.notes))
 
 

@@ -9,6 +9,7 @@ optimizer step on one batch.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -271,10 +272,11 @@ class Pipeline:
         t0 = time.perf_counter()
         samples = 0
         for split in self.loaders:
+            tick = functools.partial(on_batch, split) if on_batch is not None else None
             fs = compute_features(
                 self.parts, self._ordered(split), device=self.device, precision=self.precision,
                 channels_last=self.channels_last, policy=self.policy, should_stop=should_stop,
-                on_batch=(lambda i, s=split: on_batch(s, i)) if on_batch else None)
+                on_batch=tick)
             self.cached[split] = fs
             samples += len(fs)
         self.net = CachedHeadNet(self.parts)

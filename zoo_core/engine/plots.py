@@ -72,7 +72,7 @@ def confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], path: Pat
         for i in range(n):
             for j in range(n):
                 if cm[i, j]:
-                    ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                    ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=7,
                             color="white" if norm[i, j] > 0.5 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")

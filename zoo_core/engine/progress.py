@@ -89,8 +89,10 @@ class TrainProgress:
     def advance(self, done: int, metrics: str | None = None) -> None:
         if self._progress is None or self._batches is None:
             return
-        fields = {"metrics": metrics} if metrics is not None else {}
-        self._progress.update(self._batches, completed=done, **fields)
+        if metrics is None:
+            self._progress.update(self._batches, completed=done)
+        else:
+            self._progress.update(self._batches, completed=done, metrics=metrics)
 
     def end_epoch(self, summary: str) -> None:
         if self._progress is not None and self._epochs is not None:

@@ -292,6 +292,7 @@ class Trainer:
         if sampler is not None and hasattr(sampler, "set_epoch"):
             sampler.set_epoch(0)
         net = p.eval_net
+        assert net is not None
         with torch.no_grad(), eval_mode(p.model):
             if net is not p.model:
                 net.eval()

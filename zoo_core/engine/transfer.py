@@ -169,11 +169,14 @@ def add_input_dropout(module: nn.Module, p: float) -> None:
     old = getattr(module, "_zoo_input_dropout", None)
     if old is not None:
         old.remove()
-    module._zoo_input_dropout = module.register_forward_pre_hook(_drop_hook(float(p)))
+    setattr(module, "_zoo_input_dropout",  # noqa: B010 - a plain attribute, not a submodule
+            module.register_forward_pre_hook(_drop_hook(float(p))))
 
 
 class FrozenBackboneNet(nn.Module):
     """The forward of feature extraction: features without a graph, then the head."""
+
+    parts: ModelParts
 
     def __init__(self, parts: ModelParts):
         super().__init__()
@@ -188,6 +191,8 @@ class FrozenBackboneNet(nn.Module):
 
 class CachedHeadNet(nn.Module):
     """The forward over cached features: the head alone."""
+
+    parts: ModelParts
 
     def __init__(self, parts: ModelParts):
         super().__init__()

@@ -1,0 +1,199 @@
+"""Transfer beats scratch, end to end and offline, on real flowers (flowers12).
+
+1. Pretrain a small backbone from scratch on 6 of the 12 species (``zoo run``).
+2. Its run folder's ``model/`` (config.json + model.safetensors) is the saved
+   model; with ``--hub`` it is also pushed to a local Hub stand-in and pulled
+   back from there as ``hf://``.
+3. Train on the other 6 species with 10 images per class in
+   ``feature_extract`` mode, starting from those weights.
+4. Train the same recipe from scratch (``mode = "scratch"``).
+5. Compare test accuracy on held-out images of those 6 species, over seeds.
+
+    .venv/bin/python benchmarks/transfer_vs_scratch.py [--seeds 0 1 2] [--hub]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FLOWERS = REPO.parent / "shared" / "data" / "flowers12" / "train"
+
+
+def _recipe(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def pretrain_text(classes: list[str], args: argparse.Namespace) -> str:
+    return f"""
+[recipe]
+name = "flowers6_pretrain"
+seed = 0
+
+[data]
+dataset = "imagefolder"
+root = "{FLOWERS}"
+classes = {json.dumps(classes)}
+val_fraction = 0.15
+image_size = {args.image_size}
+num_workers = 2
+
+[data.augment]
+random_resized_crop = {{ scale = [0.35, 1.0] }}
+hflip = 0.5
+color_jitter = 0.2
+
+[model]
+backbone = "{args.backbone}"
+mode = "scratch"
+
+[train]
+epochs = {args.pretrain_epochs}
+batch_size = 32
+label_smoothing = 0.1
+
+[train.optimizer]
+name = "adamw"
+lr = 0.003
+weight_decay = 0.05
+
+[train.schedule]
+name = "cosine"
+warmup_epochs = 2
+"""
+
+
+def target_text(classes: list[str], args: argparse.Namespace, *, mode: str, weights: str,
+                seed: int) -> str:
+    weights_line = f'weights = "{weights}"' if mode != "scratch" else ""
+    return f"""
+[recipe]
+name = "flowers6_{mode}"
+seed = {seed}
+
+[data]
+dataset = "imagefolder"
+root = "{FLOWERS}"
+classes = {json.dumps(classes)}
+val_fraction = 0.2
+test_fraction = 0.3
+subset_per_class = {args.shots}
+image_size = {args.image_size}
+num_workers = 0
+
+[model]
+backbone = "{args.backbone}"
+mode = "{mode}"
+{weights_line}
+
+[train]
+epochs = {args.epochs}
+batch_size = 16
+
+[train.optimizer]
+name = "adamw"
+lr = {args.lr}
+
+[train.schedule]
+name = "cosine"
+
+[train.checkpoint]
+monitor = "val/loss"
+"""
+
+
+def run(path: Path, out: Path) -> dict:
+    from rich.console import Console
+
+    from zoo_core.engine.run import run_recipe
+    from zoo_core.recipe import load_and_validate
+
+    recipe, _ = load_and_validate(path)
+    quiet = Console(file=open(os.devnull, "w"), soft_wrap=True)  # noqa: SIM115
+    result = run_recipe(recipe, out=out, console=quiet, progress=False)
+    return result.final
+
+
+def push_and_pull(model_dir: Path, work: Path) -> tuple[str, object]:
+    """Publish the saved model on a loopback Hub stand-in; return its hf:// URI."""
+    sys.path.insert(0, str(REPO))
+    from tests._hub_server import FakeHub
+
+    hub = FakeHub(tokens={"hf_bench"}).start()
+    os.environ.update({"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_bench",
+                       "HF_HOME": str(work / "hf")})
+    from zoo_core.publish import push
+
+    push(model_dir, "bench/flowers6-pretrained")
+    return "hf://bench/flowers6-pretrained", hub
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backbone", default="resnet10t")
+    ap.add_argument("--image-size", type=int, default=96)
+    ap.add_argument("--pretrain-epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--shots", type=int, default=10, help="training images per class")
+    ap.add_argument("--lr", type=float, default=0.003)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--split", choices=["interleaved", "halves"], default="interleaved",
+                    help="which 6 species pretrain: every other one (alphabetically), or the "
+                         "first half")
+    ap.add_argument("--hub", action="store_true", help="push/pull through a local Hub stand-in")
+    ap.add_argument("--work", type=Path, help="keep run folders here (default: a temp dir)")
+    ap.add_argument("--json", type=Path, help="write the figures here as JSON")
+    args = ap.parse_args()
+    if not FLOWERS.exists():
+        sys.exit(f"{FLOWERS} is missing: this benchmark needs ../shared/data/flowers12")
+    species = sorted(p.name for p in FLOWERS.iterdir() if p.is_dir())
+    if args.split == "halves":
+        source, target = species[:6], species[6:]
+    else:
+        source, target = species[0::2], species[1::2]
+    work = args.work or Path(tempfile.mkdtemp(prefix="zoo-transfer-"))
+    work.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    pre = run(_recipe(work / "pretrain.toml", pretrain_text(source, args)), work / "pretrain")
+    pretrain_s = time.perf_counter() - t0
+    weights = str(work / "pretrain" / "model")
+    hub = None
+    if args.hub:
+        weights, hub = push_and_pull(work / "pretrain" / "model", work)
+    print(f"pretrained {args.backbone} on {', '.join(source)}: val top1 "
+          f"{pre['val/top1']:.3f} ({pretrain_s:.0f}s); weights from {weights}", flush=True)
+
+    scores: dict[str, list[float]] = {"feature_extract": [], "scratch": []}
+    for seed in args.seeds:
+        for mode in scores:
+            text = target_text(target, args, mode=mode, weights=weights, seed=seed)
+            final = run(_recipe(work / f"{mode}_{seed}.toml", text), work / f"{mode}_{seed}")
+            scores[mode].append(final["test/top1"])
+            print(f"seed {seed} {mode:15s} test top1 {final['test/top1']:.3f}", flush=True)
+    if hub is not None:
+        hub.stop()
+    summary = {
+        "backbone": args.backbone, "image_size": args.image_size, "shots": args.shots,
+        "split": args.split, "source_species": source, "target_species": target, "seeds": args.seeds,
+        "pretrain_val_top1": pre["val/top1"], "weights": weights,
+        "test_top1": {m: {"mean": statistics.mean(v), "runs": v} for m, v in scores.items()},
+    }
+    fe, sc = (statistics.mean(scores[m]) for m in ("feature_extract", "scratch"))
+    print(f"\n{args.shots} images per class, {len(target)} new species, test top1 mean over "
+          f"seeds {args.seeds}: transfer (feature_extract) {fe:.3f} vs scratch {sc:.3f} "
+          f"({fe - sc:+.3f})")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
