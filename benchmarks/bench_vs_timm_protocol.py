@@ -106,8 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=["infer", "train", "both"], default="infer")
     ap.add_argument("--models", nargs="*", help="name:batch pairs (default: the issue's set)")
     ap.add_argument("--tolerance", type=float, default=0.03)
+    ap.add_argument("--threads", type=int,
+                    help="torch threads for both sides (default: torch's own choice); 1 keeps "
+                         "a busy shared machine from adding scheduling noise")
     ap.add_argument("--out", help="write the results as JSON here")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     cases = [(m.split(":")[0], int(m.split(":")[1])) for m in args.models] if args.models \
         else CASES

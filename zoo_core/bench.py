@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -408,9 +408,10 @@ class Runner:
         try:
             target = self.target(spec.model)
             row["kind"] = target.kind
-            for phase in self.settings.phases:
-                result = self.run_phase(spec, phase)
-                fill_phase(row, phase, result, self.peak(spec.precision))
+            with _cudnn_autotune(self.device):
+                for phase in self.settings.phases:
+                    result = self.run_phase(spec, phase)
+                    fill_phase(row, phase, result, self.peak(spec.precision))
         except Exception as exc:  # noqa: BLE001 - a failing model must not stop the sweep
             row["error"] = _describe(exc)
         finally:
@@ -420,6 +421,21 @@ class Runner:
             row["params"] = n
             row["param_count"] = round(n / 1e6, 2)  # timm's unit: millions
         return row
+
+
+@contextlib.contextmanager
+def _cudnn_autotune(device: torch.device) -> Iterator[None]:
+    """cuDNN picks the fastest kernels for the fixed input shape, as timm sets it;
+    restored afterwards so a library caller's setting survives."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def _describe(exc: BaseException) -> str:
