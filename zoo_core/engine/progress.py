@@ -46,9 +46,9 @@ class TrainProgress:
     def __enter__(self) -> TrainProgress:
         if self.enabled:
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                TextColumn("{task.fields[metrics]}"),
+                TextColumn("[bold]{task.description:>12}"), BarColumn(bar_width=24),
+                MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
+                TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"),
                 console=self.console, transient=False,
             )
             self._progress.__enter__()
@@ -94,7 +94,7 @@ class TrainProgress:
         else:
             self._progress.update(self._batches, completed=done, metrics=metrics)
 
-    def end_epoch(self, summary: str) -> None:
+    def end_epoch(self, summary: str, short: str = "") -> None:
         if self._progress is not None and self._epochs is not None:
-            self._progress.update(self._epochs, advance=1, metrics=summary)
+            self._progress.update(self._epochs, advance=1, metrics=short)
         self.log(summary)

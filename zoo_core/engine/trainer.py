@@ -100,6 +100,13 @@ class Trainer:
         self.restore_best = es.restore_best if es.enabled else True
         has_val = "val" in pipe.loaders
         self.plateau_key = "val/loss" if has_val else "train/loss"
+        splits = {"train", "val"} if has_val else {"train"}  # what each epoch measures
+        for what, key in (("train.checkpoint.monitor", self.best.key),
+                          ("train.early_stopping.monitor", es.monitor if es.enabled else None)):
+            split = key.split("/", 1)[0] if key else None
+            if split is not None and split not in splits:
+                progress.log(f"[yellow]warning:[/yellow] {what} = {key!r}, but no {split} "
+                             "metrics are measured each epoch; it is ignored.")
         self.history: list[dict[str, Any]] = []
         self.cache_notes: list[dict[str, Any]] = []
         self.stop = _StopFlag(progress.log)
@@ -258,8 +265,9 @@ class Trainer:
             if self.progress.enabled and self.progress.due():
                 if bool(nonfinite):
                     self._nonfinite(epoch, step - 1, None)
-                self.progress.advance(step, format_metrics(
-                    {f"train/{k}": v for k, v in meter.compute().items()}))
+                live = meter.compute()
+                self.progress.advance(step, "  ".join(
+                    f"{k} {live[k]:.4f}" for k in ("loss", "top1") if k in live))
             if self.stop.requested and boundary and step < total:
                 save_checkpoint(self.run.checkpoint, self._state(epoch, step, meter))
                 raise TrainingInterrupted(
@@ -336,7 +344,8 @@ class Trainer:
         summary = f"epoch {epoch + 1}/{self.total_epochs}  " + format_metrics(
             metrics, ("train/loss", "train/top1", "val/loss", "val/top1", "train/lr"))
         summary += f"  {metrics['train/epoch_time_s']:.1f}s" + ("  *" if improved else "")
-        self.progress.end_epoch(summary)
+        best = self.best.best
+        self.progress.end_epoch(summary, "" if best is None else f"best {self.best.key} {best:.4f}")
         if stop:
             assert self.early is not None
             self.progress.log(
