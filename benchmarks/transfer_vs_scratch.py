@@ -143,9 +143,9 @@ def push_and_pull(model_dir: Path, work: Path) -> tuple[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backbone", default="resnet10t")
-    ap.add_argument("--image-size", type=int, default=96)
+    ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--pretrain-epochs", type=int, default=40)
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--shots", type=int, default=10, help="training images per class")
     ap.add_argument("--lr", type=float, default=0.003)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

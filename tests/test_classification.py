@@ -112,3 +112,34 @@ def test_linear_head_dropout_keeps_timm_keys(tmp_path: Path):
     feats = torch.ones(32, head.in_features)
     head.train()
     assert not torch.equal(head(feats), head(feats))
+
+
+def test_weights_from_a_run_on_other_classes_get_a_new_head(tmp_path: Path):
+    """Transfer from a saved zoo model: the backbone loads, the classifier trained
+    on other class names is re-initialised (the same names keep it)."""
+    from safetensors.torch import load_file
+
+    from tests._engine_helpers import cli
+    from zoo_core.engine.pipeline import build_pipeline
+
+    source = make_image_folder(tmp_path / "source", classes=3, per_class=6)
+    run = tmp_path / "run"
+    done = cli("run", str(tiny_recipe(tmp_path / "src.toml", source, epochs=1)), "--out", str(run),
+               "--no-progress")
+    assert done.exit_code == 0, done.output
+    saved = load_file(str(run / "model" / "model.safetensors"))
+    target = tmp_path / "target"
+    for i, name in enumerate(("rose", "tulip", "violet")):  # other names, same count
+        (target / name).mkdir(parents=True)
+        for f in (source / f"class_{'abc'[i]}").iterdir():
+            (target / name / f.name).write_bytes(f.read_bytes())
+    for folder, keeps_head in ((target, False), (source, True)):
+        recipe = load_recipe(tiny_recipe(tmp_path / f"t{keeps_head}.toml", folder,
+                                         mode="feature_extract"),
+                             [f'model.weights="{run / "model"}"'])
+        pipe = build_pipeline(recipe)
+        state = pipe.model.state_dict()
+        assert torch.equal(state["conv1.0.weight"], saved["conv1.0.weight"])  # backbone loaded
+        assert torch.equal(state["fc.weight"], saved["fc.weight"]) is keeps_head
+        notes = " ".join(pipe.spec.notes)
+        assert ("trained on other classes" in notes) is not keeps_head

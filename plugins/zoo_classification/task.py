@@ -50,6 +50,25 @@ def _architecture(name: str, model: nn.Module) -> str:
     return registry().get("backbone", name).component.name
 
 
+def _checkpoint_labels(lock: list[dict[str, Any]]) -> list[str] | None:
+    """The class names a saved zoo model was trained on (config.json beside its weights)."""
+    import json
+    from pathlib import Path
+
+    for entry in lock:
+        path = entry.get("path")
+        config = Path(path).parent / "config.json" if path else None
+        if config is None or not config.is_file():
+            continue
+        try:
+            names = json.loads(config.read_text(encoding="utf-8")).get("label_names")
+        except (OSError, ValueError):
+            continue
+        if isinstance(names, list):
+            return [str(n) for n in names]
+    return None
+
+
 class ClassificationTask(Task):
     name = "classification"
 
@@ -118,6 +137,13 @@ class ClassificationTask(Task):
         if own and not (hasattr(body, "get_classifier") and hasattr(body, "forward_features")):
             raise ZooError(f"Backbone {m.backbone!r} has no get_classifier/forward_features "
                            "(timm's interface), so it cannot be used as a classifier.")
+        notes = []
+        if own and loaded.lock:
+            trained_for = _checkpoint_labels(loaded.lock)
+            if trained_for is not None and trained_for != classes:
+                # same shape, other classes: a head for them would only mislead the start
+                body.reset_classifier(num_classes)
+                notes.append("new classifier: the checkpoint's was trained on other classes")
         if own:
             model: nn.Module = body
             if head_cfg.get("dropout"):
@@ -148,7 +174,6 @@ class ClassificationTask(Task):
             save_config["architecture"] = arch
             if bcfg:
                 save_config["model_args"] = bcfg
-        notes = []
         report = loaded.report or {}
         dropped = report.get("dropped") or report.get("dropped_classifier")
         if dropped:
