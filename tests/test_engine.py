@@ -306,3 +306,15 @@ def test_regularizers_l2_term_and_head_dropout():
     assert not torch.equal(parts.head(feats), parts.head(feats))
     with pytest.raises(ZooError, match="dropout.p"):
         registry().get("regularizer", "dropout").component.create(p=1.5)
+
+
+def test_bf16_autocast_and_channels_last_train(tmp_path, folder):
+    recipe = _recipe(tmp_path, folder)
+    recipe.train.precision = "bf16"
+    recipe.train.channels_last = True
+    pipe = build_pipeline(recipe)
+    assert pipe.model.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
+    batch = next(iter(pipe.train_loader))
+    assert pipe.to_device(batch).inputs.is_contiguous(memory_format=torch.channels_last)
+    loss = pipe.train_step(batch)
+    assert math.isfinite(float(loss))

@@ -350,7 +350,7 @@ class Trainer:
             assert self.early is not None
             self.progress.log(
                 f"early stopping: {self.early.monitor.key} has not improved for "
-                f"{self.early.patience} epochs (best {self.early.monitor.best:.4f} at epoch "
+                f"{self.early.bad_epochs} epochs (best {self.early.monitor.best:.4f} at epoch "
                 f"{self.early.monitor.best_epoch})")
         return stop
 
