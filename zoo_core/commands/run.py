@@ -120,5 +120,6 @@ def predict(run_or_model: str, images: tuple[str, ...], topk: int, device: str |
         emit_json(results)
         return
     for item in results:
-        emit_table(item["image"], ["class", "probability"],
+        click.echo(item["image"])
+        emit_table("", ["class", "probability"],
                    [[p["class"], f"{p['probability']:.4f}"] for p in item["predictions"]])

@@ -140,7 +140,8 @@ def evaluate_saved(path: str | os.PathLike[str], *, data: str | None = None,
                          recipe.eval.batch_size or 64, shuffle=False,
                          num_workers=recipe.data.num_workers)
     policy = BadImagePolicy(recipe.data.bad_images)
-    meter = task.meter(chosen, prepared, recipe)
+    # "train" would get the light training meter; any evaluation gets the full one
+    meter = task.meter("eval" if chosen == "train" else chosen, prepared, recipe)
     with torch.no_grad():
         for batch in loader:
             policy.check(batch.skipped)

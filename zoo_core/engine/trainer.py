@@ -294,7 +294,7 @@ class Trainer:
 
     def evaluate(self, split: str) -> Any:
         p = self.pipe
-        meter = p.task.meter(split, p.data, p.recipe)
+        meter = p.task.meter("eval" if split == "train" else split, p.data, p.recipe)
         loader = p.eval_loader(split)
         sampler = getattr(loader, "sampler", None)
         if sampler is not None and hasattr(sampler, "set_epoch"):
