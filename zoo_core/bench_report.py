@@ -214,7 +214,7 @@ def table_rows(rows: Sequence[Mapping[str, Any]], mode: str, compact: bool = Fal
 
 def environment_lines(env: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
     keys = ("torch_version", "timm_version", "device", "device_name", "cpu_model", "num_threads",
-            "cuda_version", "memory_basis", "zoo_version", "time")
+            "cuda_version", "memory_basis", "peak_tflops", "zoo_version", "time")
     lines = [f"{k}: {env[k]}" for k in keys if env.get(k) is not None]
     lines += [f"{k}: {v}" for k, v in settings.items() if v is not None]
     return lines
@@ -262,7 +262,7 @@ def write_chart(path: Path, rows: Sequence[Mapping[str, Any]], *,
     configs = list(dict.fromkeys(_config_label(r) for r in ok)) or ["-"]
     fig, axes = plt.subplots(len(phases), 1, figsize=(max(6, 1.6 * len(models) * max(
         1, len(configs)) ** 0.5 + 3), 3.6 * len(phases)), squeeze=False)
-    width = 0.8 / len(configs)
+    width = min(0.8 / len(configs), 0.35)
     for ax, phase in zip(axes[:, 0], phases, strict=True):
         for ci, cfg in enumerate(configs):
             xs, ys, mfus = [], [], []
@@ -271,7 +271,7 @@ def write_chart(path: Path, rows: Sequence[Mapping[str, Any]], *,
                 v = hit[0].get(f"{phase}_samples_per_sec") if hit else None
                 if v is None:
                     continue
-                xs.append(mi - 0.4 + width * (ci + 0.5))
+                xs.append(mi + width * (ci + 0.5 - len(configs) / 2))
                 ys.append(v)
                 mfus.append(hit[0].get(f"{phase}_mfu"))
             bars = ax.bar(xs, ys, width=width * 0.95, label=cfg)

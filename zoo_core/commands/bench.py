@@ -162,7 +162,10 @@ def _bench_models(models: list[str], *, batch_sizes: Sequence[str], img_size: in
         f"{k}: {env.get(k)}" for k in ("torch_version", "device_name", "num_threads",
                                        "memory_basis")) + "[/dim]", highlight=False)
     for out in outs:
-        path = write_report(out, shown, environment=env, settings=report_settings,
+        # the chart shows the whole sweep (what --best chose among); tables show `shown`
+        chart = out.lower().endswith(".png")
+        path = write_report(out, rows if chart else shown, environment=env,
+                            settings=report_settings,
                             all_rows=rows if best else None)
         console.print(f"wrote {path}", highlight=False)
 
