@@ -48,24 +48,31 @@ class Source:
         return f"sample {index}"
 
 
-class FileSource(Source):
-    """Image files on disk with their labels."""
+class LabelledSource(Source):
+    """A source whose labels are a list known up front."""
 
-    def __init__(self, files: Sequence[Path], targets: Sequence[int], classes: Sequence[str]):
-        if len(files) != len(targets):
-            raise ValueError("files and targets differ in length")
-        self.files = [Path(f) for f in files]
-        self.targets = list(targets)
+    def __init__(self, targets: Sequence[int], classes: Sequence[str]):
+        self.targets = [int(t) for t in targets]
         self.classes = list(classes)
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.targets)
 
     def label(self, index: int) -> int:
         return self.targets[index]
 
     def labels(self) -> list[int]:
         return list(self.targets)
+
+
+class FileSource(LabelledSource):
+    """Image files on disk with their labels."""
+
+    def __init__(self, files: Sequence[Path], targets: Sequence[int], classes: Sequence[str]):
+        if len(files) != len(targets):
+            raise ValueError("files and targets differ in length")
+        super().__init__(targets, classes)
+        self.files = [Path(f) for f in files]
 
     def load(self, index: int) -> Any:
         from PIL import Image
@@ -78,26 +85,16 @@ class FileSource(Source):
         return str(self.files[index])
 
 
-class ArraySource(Source):
+class ArraySource(LabelledSource):
     """Images held in memory as a uint8 array (N, H, W) or (N, H, W, C)."""
 
     def __init__(self, images: Any, targets: Sequence[int], classes: Sequence[str],
                  name: str = "array"):
         if len(images) != len(targets):
             raise ValueError("images and targets differ in length")
+        super().__init__(targets, classes)
         self.images = images
-        self.targets = [int(t) for t in targets]
-        self.classes = list(classes)
         self.name = name
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def label(self, index: int) -> int:
-        return self.targets[index]
-
-    def labels(self) -> list[int]:
-        return list(self.targets)
 
     def load(self, index: int) -> Any:
         from PIL import Image
@@ -108,26 +105,16 @@ class ArraySource(Source):
         return f"{self.name}[{index}]"
 
 
-class IndexedSource(Source):
+class IndexedSource(LabelledSource):
     """A map-style data set whose item is ``(PIL image, label)`` (torchvision's),
     with the labels known up front."""
 
     def __init__(self, dataset: Any, targets: Sequence[int], classes: Sequence[str],
                  files: Sequence[Any] | None = None, name: str = "dataset"):
+        super().__init__(targets, classes)
         self.dataset = dataset
-        self.targets = [int(t) for t in targets]
-        self.classes = list(classes)
         self.files = list(files) if files is not None else None
         self.name = name
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def label(self, index: int) -> int:
-        return self.targets[index]
-
-    def labels(self) -> list[int]:
-        return list(self.targets)
 
     def load(self, index: int) -> Any:
         img = self.dataset[index][0]
