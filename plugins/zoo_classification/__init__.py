@@ -18,6 +18,12 @@ def _task(**cfg: Any) -> Any:
     return ClassificationTask(**cfg)
 
 
+# Whether a data set can fetch itself decides if a missing data.root is a
+# download warning (torchvision's sets) or an error (local folders, digits).
+_DOWNLOADS = {"imagefolder": False, "digits": False, "flowers102": True, "cifar10": True,
+              "oxford_pets": True}
+
+
 def _dataset(name: str, check: Any = None) -> Any:
     def build(**cfg: Any) -> Any:
         from zoo_classification import datasets
@@ -25,6 +31,7 @@ def _dataset(name: str, check: Any = None) -> Any:
         return getattr(datasets, name)(**cfg)
 
     build.__name__ = f"build_{name}"
+    build.downloads = _DOWNLOADS[name]  # type: ignore[attr-defined]
     if check is not None:
         build.check_recipe = check  # type: ignore[attr-defined]
     return build
