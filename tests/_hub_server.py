@@ -322,14 +322,22 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         self._error(404, None, f"no route for {self.command} {path}")
 
-    def _model_info(self, repo_id: str, revision: str) -> None:
+    def _commit_for_read(self, repo_id: str, revision: str):
+        """(repo, commit sha), or None after answering the error."""
         repo = self._repo_for_read(repo_id)
         if repo is None:
-            return
+            return None
         sha = repo.resolve(revision)
         if sha is None:
             self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+            return None
+        return repo, sha
+
+    def _model_info(self, repo_id: str, revision: str) -> None:
+        found = self._commit_for_read(repo_id, revision)
+        if found is None:
             return
+        repo, sha = found
         files = repo.commits[sha]
         self._json(200, {
             "id": repo_id, "modelId": repo_id, "sha": sha, "private": repo.private,
@@ -338,13 +346,10 @@ class _Handler(BaseHTTPRequestHandler):
         })
 
     def _resolve(self, repo_id: str, revision: str, filename: str) -> None:
-        repo = self._repo_for_read(repo_id)
-        if repo is None:
+        found = self._commit_for_read(repo_id, revision)
+        if found is None:
             return
-        sha = repo.resolve(revision)
-        if sha is None:
-            self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
-            return
+        repo, sha = found
         data = repo.commits[sha].get(filename)
         if data is None:
             self._error(404, "EntryNotFound", f"{filename} does not exist on {revision}",
