@@ -1,7 +1,7 @@
 """Does `zoo bench` report what a bare timm-protocol loop measures?
 
 In ONE process, time the same networks twice per round: through zoo's code
-path (registry -> zoo_core.bench.Runner, exactly what `zoo bench` runs) and
+path (registry -> zoo_core.bench.models.Runner, exactly what `zoo bench` runs) and
 through a minimal loop written from timm's benchmark.py protocol (model from
 timm / torchvision directly, random input, inference_mode, warm-up, then a
 timed run; train = zero_grad outside the clock, forward, cross-entropy on random
@@ -88,7 +88,7 @@ def minimal_train(model: nn.Module, batch: int, warmup: int, iters: int) -> floa
 
 
 def zoo_rate(name: str, batch: int, mode: str, warmup: int, iters: int) -> float:
-    from zoo_core.bench import BenchSettings, BenchSpec, Runner
+    from zoo_core.bench.models import BenchSettings, BenchSpec, Runner
 
     runner = Runner(BenchSettings(mode=mode, device="cpu", warmup=warmup, iters=iters,
                                   latency=False))
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.out:
         from zoo_core.atomic import atomic_open
-        from zoo_core.bench import environment
+        from zoo_core.bench.models import environment
 
         with atomic_open(args.out) as fh:
             json.dump({"environment": environment(torch.device("cpu")), "settings": vars(args),

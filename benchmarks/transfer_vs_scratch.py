@@ -134,7 +134,7 @@ def push_and_pull(model_dir: Path, work: Path) -> tuple[str, object]:
     hub = FakeHub(tokens={"hf_bench"}).start()
     os.environ.update({"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_bench",
                        "HF_HOME": str(work / "hf")})
-    from zoo_core.publish import push
+    from zoo_core.weights.publish import push
 
     push(model_dir, "bench/flowers6-pretrained")
     return "hf://bench/flowers6-pretrained", hub

@@ -39,7 +39,7 @@ def bench_json(tmp_path: Path, *args: str) -> dict:
 
 
 def test_expand_sweep_is_the_product_in_the_order_written():
-    from zoo_core.bench import BenchSpec, expand_sweep
+    from zoo_core.bench.models import BenchSpec, expand_sweep
 
     specs = expand_sweep(["a", "b"], [8, 32], ["fp32", "bfloat16"], [False, True], [False])
     assert len(specs) == 2 * 2 * 2 * 2
@@ -51,7 +51,7 @@ def test_expand_sweep_is_the_product_in_the_order_written():
 
 
 def test_expand_sweep_rejects_bad_values():
-    from zoo_core.bench import expand_sweep
+    from zoo_core.bench.models import expand_sweep
     from zoo_core.errors import ZooError
 
     with pytest.raises(ZooError, match="Did you mean 'bf16'"):
@@ -76,7 +76,7 @@ def test_cli_sweep_expands_every_option(tmp_path, models):
 
 
 def test_reports_schema_and_figures(tmp_path, models):
-    from zoo_core.bench_report import COLUMNS
+    from zoo_core.bench.report import COLUMNS
 
     outs = {ext: tmp_path / f"r.{ext}" for ext in ("csv", "json", "md", "png")}
     res = run("bench", "bench_tiny_mlp", "-b", "4", *FAST,
@@ -193,7 +193,7 @@ def test_best_reports_the_fastest_configuration_per_model(tmp_path, models):
 
 
 def test_best_without_options_sweeps_layouts_and_fast_precisions(tmp_path, models):
-    from zoo_core.bench import default_precisions, resolve_device
+    from zoo_core.bench.models import default_precisions, resolve_device
 
     doc = bench_json(tmp_path, "bench_tiny_mlp", "-b", "2", "--mode", "infer", "--best",
                      "--no-latency")
@@ -207,7 +207,7 @@ def test_best_without_options_sweeps_layouts_and_fast_precisions(tmp_path, model
 
 
 def test_timed_loop_keeps_before_outside_the_clock():
-    from zoo_core.bench_measure import timed_loop
+    from zoo_core.bench.measure import timed_loop
 
     calls = {"step": 0, "before": 0}
 
@@ -230,7 +230,7 @@ def test_timed_loop_keeps_before_outside_the_clock():
 def test_memory_meter_sees_a_large_allocation():
     import torch
 
-    from zoo_core.bench_measure import MemoryMeter
+    from zoo_core.bench.measure import MemoryMeter
 
     meter = MemoryMeter(torch.device("cpu"))
     meter.reset()
@@ -247,7 +247,7 @@ def test_memory_meter_sees_a_large_allocation():
 def test_matmul_peak_is_measured_and_cached():
     import torch
 
-    from zoo_core.bench_measure import matmul_peak
+    from zoo_core.bench.measure import matmul_peak
 
     cpu = torch.device("cpu")
     first = matmul_peak(cpu, "fp32", sizes=(128,), min_time=0.01)

@@ -70,7 +70,7 @@ def test_recipe_bench_times_the_real_pipeline(tmp_path, recipe):
 
 
 def test_hint_for_a_data_bound_recipe(recipe):
-    from zoo_core.bench_recipe import make_hint
+    from zoo_core.bench.recipe import make_hint
     from zoo_core.recipe import load_recipe
 
     r = load_recipe(recipe)

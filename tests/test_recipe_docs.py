@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from zoo_core.recipe import Recipe
-from zoo_core.recipe_schema import RandomResizedCrop
+from zoo_core.recipe.schema import RandomResizedCrop
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "recipes.md"
 

@@ -15,7 +15,7 @@ from zoo_core import hookimpl
 from zoo_core.errors import WeightsError
 from zoo_core.types import ResolvedWeights
 from zoo_core.weights import create_model, load_model, load_weights, resolve, save_model
-from zoo_core.weights_files import (
+from zoo_core.weights.files import (
     check_safetensors,
     convert_to_safetensors,
     load_state_dict,

@@ -22,9 +22,9 @@ from tests._weights_helpers import (  # noqa: F401  (fixtures)
 )
 from zoo_core.cli import cli
 from zoo_core.errors import WeightsError
-from zoo_core.hub import hf_cache_dir
 from zoo_core.weights import create_model, is_cached, resolve
-from zoo_core.weights_files import save_safetensors
+from zoo_core.weights.files import save_safetensors
+from zoo_core.weights.uris import hf_cache_dir
 
 
 def zoo(*args: str):
@@ -93,7 +93,7 @@ def test_revision_pin(env: FakeHub) -> None:
     by_sha = resolve(f"hf://acme/r@{first}")
     latest = resolve("hf://acme/r")
     assert by_tag.revision == by_sha.revision == first != latest.revision
-    from zoo_core.weights_files import load_state_dict
+    from zoo_core.weights.files import load_state_dict
 
     assert same_tensors(load_state_dict(by_tag.path), v1.state_dict())
     assert same_tensors(load_state_dict(latest.path), v2.state_dict())

@@ -23,8 +23,8 @@ from tests._weights_helpers import (  # noqa: F401  (fixtures)
 from zoo_core.cli import cli
 from zoo_core.errors import WeightsError
 from zoo_core.weights import create_model, is_cached, resolve
-from zoo_core.weights_cache import url_entry, weights_dir
-from zoo_core.weights_files import load_state_dict
+from zoo_core.weights.cache import url_entry, weights_dir
+from zoo_core.weights.files import load_state_dict
 
 
 def zoo(*args: str):
@@ -102,7 +102,7 @@ def test_http_404(env: FakeHub) -> None:
 
 
 def test_safetensors_url_is_stored_as_is(env: FakeHub, tmp_path: Path) -> None:
-    from zoo_core.weights_files import save_safetensors
+    from zoo_core.weights.files import save_safetensors
 
     digest = save_safetensors(timm_model().state_dict(), tmp_path / "w.safetensors")
     env.static["w.safetensors"] = (tmp_path / "w.safetensors").read_bytes()

@@ -76,7 +76,7 @@ def bench(targets: tuple[str, ...], batch_sizes: tuple[str, ...], img_size: int 
 
     Column names match timm's benchmark.py CSVs where the figure is the same.
     """
-    from zoo_core.bench_report import check_out_path
+    from zoo_core.bench.report import check_out_path
 
     for out in outs:
         check_out_path(out)
@@ -103,8 +103,8 @@ def _bench_models(models: list[str], *, batch_sizes: Sequence[str], img_size: in
                   outs: Sequence[str], best: bool, kind: str | None, latency: bool) -> None:
     from rich.live import Live
 
-    from zoo_core import bench as B
-    from zoo_core.bench_report import write_report
+    from zoo_core.bench import models as B
+    from zoo_core.bench.report import write_report
 
     settings = B.BenchSettings(mode=mode, device=device, img_size=img_size, warmup=warmup,
                                iters=iters, kind=kind, latency=latency)
@@ -182,7 +182,7 @@ def _console() -> Any:
 def _rich_table(rows: Sequence[dict[str, Any]], mode: str, title: str) -> Any:
     from rich.table import Table
 
-    from zoo_core.bench_report import table_rows
+    from zoo_core.bench.report import table_rows
 
     headers, body = table_rows(rows, mode, compact=True)
     table = Table(title=title, title_justify="left")
@@ -199,8 +199,8 @@ def _rich_table(rows: Sequence[dict[str, Any]], mode: str, title: str) -> Any:
 
 def _bench_recipe(path: str, *, overrides: Sequence[str], steps: int, warmup: int,
                   device: str, outs: Sequence[str]) -> None:
-    from zoo_core.bench_recipe import bench_recipe, recipe_table_rows
-    from zoo_core.bench_report import write_report
+    from zoo_core.bench.recipe import bench_recipe, recipe_table_rows
+    from zoo_core.bench.report import write_report
 
     if not Path(path).is_file():
         raise ZooError(f"Recipe {path!r} does not exist.")

@@ -70,8 +70,8 @@ def cache() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def cache_list(as_json: bool) -> None:
     """List cached weights with their size and revisions."""
-    from zoo_core.hub import hf_cache_dir
-    from zoo_core.weights_cache import list_cache, weights_dir
+    from zoo_core.weights.cache import list_cache, weights_dir
+    from zoo_core.weights.uris import hf_cache_dir
 
     entries = list_cache()
     if as_json:
@@ -92,7 +92,7 @@ def cache_list(as_json: bool) -> None:
 def cache_remove(specs: tuple[str, ...]) -> None:
     """Free the cache of SPEC: hf://org/repo[@rev], a URL, a name or name.tag."""
     from zoo_core.weights import sources_for
-    from zoo_core.weights_cache import remove
+    from zoo_core.weights.cache import remove
 
     freed = 0
     for spec in specs:
@@ -126,7 +126,7 @@ def push(path: str, repo_id: str, private: bool, revision: str | None, dry_run: 
     (base model, data set, metrics, recipe, license, weight hashes). Needs
     HF_TOKEN; HF_ENDPOINT picks the hub.
     """
-    from zoo_core.publish import push as do_push
+    from zoo_core.weights.publish import push as do_push
 
     result = do_push(path, repo_id, private=private, revision=revision, dry_run=dry_run,
                      license=license_, message=message)

@@ -12,23 +12,35 @@ from torch import nn
 
 from zoo_core.errors import ZooError
 
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: precision name -> dtype; the one map the engine and zoo bench share
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16,
+                                  "fp16": torch.float16}
+_ALL_TYPES = ("cuda", "mps", "cpu")
 
 
-def resolve_device(name: str | None = "auto") -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an explicit device must exist."""
-    name = (name or "auto").strip().lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
+def _available(kind: str) -> bool:
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
         mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return mps is not None and mps.is_available()
+    return True
+
+
+def resolve_device(name: str | None = "auto", *, allow: tuple[str, ...] = _ALL_TYPES
+                   ) -> torch.device:
+    """``auto`` picks the first available of ``allow`` (cuda, mps, cpu); an explicit
+    device must exist and be allowed."""
+    name = (name or "auto").strip().lower()
+    listed = ", ".join(("auto", *allow, *(("cuda:N",) if "cuda" in allow else ())))
+    if name == "auto":
+        return torch.device(next(k for k in (*allow, "cpu") if _available(k)))
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise ZooError(f"Unknown device {name!r}: use auto, cpu, mps, cuda or cuda:N.") from exc
+        raise ZooError(f"Unknown device {name!r}: use {listed}.") from exc
+    if device.type not in allow:
+        raise ZooError(f"Device {name!r} is not supported here: use {listed}.")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ZooError(f"Device {name!r} was asked for, but CUDA is not available on this "
@@ -36,12 +48,17 @@ def resolve_device(name: str | None = "auto") -> torch.device:
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ZooError(f"Device {name!r} does not exist: this machine has "
                            f"{torch.cuda.device_count()} CUDA device(s).")
-    if device.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ZooError("Device 'mps' was asked for, but Apple's MPS is not available. "
-                           "Use --device cpu (or auto).")
+    if device.type == "mps" and not _available("mps"):
+        raise ZooError("Device 'mps' was asked for, but Apple's MPS is not available. "
+                       "Use --device cpu (or auto).")
     return device
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """Autocast to ``precision`` (a :data:`DTYPES` key) on ``device``; fp32 does nothing."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=DTYPES[precision])
 
 
 @dataclass
@@ -52,23 +69,21 @@ class Precision:
     device: torch.device
 
     def __post_init__(self) -> None:
-        if self.name not in _DTYPES:
+        if self.name not in DTYPES:
             raise ZooError(f"Unknown precision {self.name!r}: use fp32, bf16 or fp16.")
         if self.name == "fp16" and self.device.type == "cpu":
             raise ZooError("precision = \"fp16\" needs a GPU; on CPU use \"bf16\" or \"fp32\".")
 
     @property
     def dtype(self) -> torch.dtype:
-        return _DTYPES[self.name]
+        return DTYPES[self.name]
 
     @property
     def enabled(self) -> bool:
         return self.name != "fp32"
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if not self.enabled:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+        return autocast(self.device, self.name)
 
     def grad_scaler(self) -> Any:
         """A GradScaler for fp16 on CUDA, else None."""

@@ -51,7 +51,7 @@ def open_saved(path: str | os.PathLike[str], device: torch.device) -> SavedModel
 def _eval_recipe(saved: SavedModel, data: str | None, overrides: list[str]) -> Any:
     """The recipe whose [data] says what to evaluate on."""
     from zoo_core.recipe import load_resolved
-    from zoo_core.recipe_schema import Recipe
+    from zoo_core.recipe.schema import Recipe
 
     if data is None:
         if saved.run_dir is None:

@@ -362,7 +362,7 @@ class Trainer:
     def finish_weights(self) -> str:
         """Leave the final weights in memory and in model/: the best epoch's (default)
         or, with early_stopping.restore_best = false, the last epoch's."""
-        from zoo_core.weights_files import load_state_dict
+        from zoo_core.weights.files import load_state_dict
 
         if not self.restore_best:
             self.save_model()

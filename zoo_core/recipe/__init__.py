@@ -29,7 +29,6 @@ import copy
 import inspect
 import os
 import re
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, get_args
@@ -37,8 +36,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from zoo_core.errors import RecipeError, suggestion
-from zoo_core.recipe_checks import (
-    Level,
+from zoo_core.recipe.checks import (
     Problem,
     consistency_problems,
     data_problems,
@@ -48,7 +46,8 @@ from zoo_core.recipe_checks import (
     weights_problems,
     weights_status,
 )
-from zoo_core.recipe_schema import (
+from zoo_core.recipe.reading import SET, Collector, apply_override, load_chain, parse_override
+from zoo_core.recipe.schema import (
     AugmentSection,
     CheckpointSection,
     DataSection,
@@ -67,11 +66,6 @@ from zoo_core.recipe_schema import (
     infer_monitor_mode,
 )
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 __all__ = [
     "AugmentSection", "CheckpointSection", "DataSection", "EarlyStoppingSection",
     "EvalSection", "ModelSection", "OptimizerSection", "Problem", "RandomResizedCrop",
@@ -80,184 +74,6 @@ __all__ = [
     "load_recipe", "load_resolved", "parse_override", "recipe_from_dict", "validate_recipe",
     "weights_status",
 ]
-
-SET = "--set"
-
-
-# --- reading files and extends ---------------------------------------------------
-
-
-class _Collector:
-    """Problems plus where each key came from (file or --set), for messages."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-        self.origins: dict[tuple[str, ...], str] = {}
-        self.files: list[Path] = []
-        self.file_failed = False
-
-    def add(self, path: str, message: str, level: Level = "error") -> None:
-        self.problems.append(Problem(path, message, level))
-
-    def note_origins(self, table: Mapping[str, Any], origin: str,
-                     prefix: tuple[str, ...] = ()) -> None:
-        for key, value in table.items():
-            here = (*prefix, str(key))
-            if isinstance(value, Mapping):
-                self.note_origins(value, origin, here)
-            else:
-                self.origins[here] = origin
-
-    def origin_of(self, loc: Sequence[str | int]) -> str | None:
-        keys = tuple(str(k) for k in loc if not isinstance(k, int))
-        for n in range(len(keys), 0, -1):
-            if keys[:n] in self.origins:
-                return self.origins[keys[:n]]
-        return None
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _read_toml(path: Path, col: _Collector, referrer: str | None) -> dict[str, Any] | None:
-    where = f" (extended by {referrer})" if referrer else ""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        col.file_failed = True
-        col.add("extends" if referrer else "",
-                f"recipe file {_display(path)} does not exist{where}.")
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        col.file_failed = True
-        col.add("extends" if referrer else "", f"cannot read {_display(path)}{where}: {exc}.")
-        return None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        col.file_failed = True
-        col.add("", f"{_display(path)}{where} is not valid TOML: {exc}.")
-        return None
-    return raw
-
-
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep merge: tables merge key by key, everything else (lists too) is replaced."""
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(dict(out[key]), value)
-        else:
-            out[key] = value
-    return out
-
-
-def _load_chain(path: Path, col: _Collector, chain: tuple[Path, ...] = (),
-                referrer: str | None = None) -> dict[str, Any]:
-    path = path.resolve()
-    if path in chain:
-        loop = " -> ".join(_display(p) for p in (*chain, path))
-        col.add("extends", f"recipes extend each other in a cycle: {loop}. Remove one `extends`.")
-        return {}
-    raw = _read_toml(path, col, referrer)
-    if raw is None:
-        return {}
-    col.files.append(path)
-    parent = raw.pop("extends", None)
-    base: dict[str, Any] = {}
-    if parent is not None:
-        if not isinstance(parent, str) or not parent.strip():
-            col.add("extends", f"in {_display(path)}: expected a file name (a string, relative "
-                               f"to this file), got {parent!r}.")
-        else:
-            base = _load_chain(path.parent / Path(parent).expanduser(), col, (*chain, path),
-                               referrer=_display(path))
-    col.note_origins(raw, _display(path))
-    return _merge(base, raw)
-
-
-# --- --set overrides ------------------------------------------------------------
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``'train.optimizer.betas=[0.9,0.99]'`` -> (['train', 'optimizer', 'betas'], [0.9, 0.99]).
-
-    The value is a TOML literal; anything that is not one (``/tmp/x``,
-    ``resnet50``) is taken as a plain string. Raises ValueError on a bad key.
-    """
-    if "=" not in text:
-        raise ValueError(f"{SET} {text!r}: expected key.path=value, e.g. {SET} train.epochs=3")
-    key, _, value = text.partition("=")
-    key, value = key.strip(), value.strip()
-    try:
-        node: Any = tomllib.loads(f"{key} = 0")
-    except tomllib.TOMLDecodeError:
-        raise ValueError(
-            f"{SET} {text!r}: {key!r} is not a key path; write dotted keys such as "
-            f"train.optimizer.lr (quote a key with dots in it: model.unfreeze_at.\"3\")"
-        ) from None
-    keys: list[str] = []
-    while isinstance(node, dict):
-        (k, node), = node.items()
-        keys.append(k)
-    try:
-        parsed = tomllib.loads(f"v = {value}")["v"]
-    except tomllib.TOMLDecodeError:
-        parsed = value  # a bare word or path: a string, as a person meant it
-    return keys, parsed
-
-
-def _apply_override(raw: dict[str, Any], text: str, col: _Collector) -> None:
-    try:
-        keys, value = parse_override(text)
-    except ValueError as exc:
-        col.add("", str(exc))
-        return
-    dotted = ".".join(keys)
-    if keys[0] == "extends":
-        col.add("", f"{SET} {text!r}: `extends` cannot be overridden; edit the file or "
-                     "point zoo at the recipe you want to extend.")
-        return
-    node: Any = raw
-    for depth, key in enumerate(keys):
-        last = depth == len(keys) - 1
-        so_far = ".".join(keys[:depth]) or "(top level)"
-        if isinstance(node, list):
-            if not key.isdigit() or int(key) >= len(node):
-                col.add(dotted, f"{SET}: {so_far} is a list of {len(node)} item(s); address an "
-                                f"item by its number from 0, e.g. {so_far}.0, or replace the "
-                                f"whole list: {so_far}=[...]")
-                return
-            if last:
-                node[int(key)] = value
-            else:
-                node = node[int(key)]
-            continue
-        if not isinstance(node, dict):
-            col.add(dotted, f"{SET}: {so_far} is a value ({node!r}), not a table.")
-            return
-        if last:
-            if isinstance(value, Mapping) and isinstance(node.get(key), Mapping):
-                node[key] = _merge(dict(node[key]), value)
-            else:
-                node[key] = value
-        else:
-            child = node.get(key)
-            if child is None:
-                child = node[key] = {}
-            elif isinstance(child, list):
-                node[key] = child = list(child)  # do not edit a list another key shares
-            elif isinstance(child, dict):
-                node[key] = child = dict(child)
-            node = child
-    col.origins[tuple(keys)] = SET
-    if isinstance(value, Mapping):
-        col.note_origins(value, SET, tuple(keys))
-
 
 # --- schema errors ----------------------------------------------------------------
 
@@ -310,7 +126,7 @@ _MISSING_HINTS = {
 }
 
 
-def _schema_problems(exc: ValidationError, col: _Collector) -> list[Problem]:
+def _schema_problems(exc: ValidationError, col: Collector) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
@@ -366,11 +182,11 @@ def _raise(source: str, problems: Sequence[Problem]) -> None:
 
 
 def _build(path: str | os.PathLike[str], overrides: Iterable[str],
-           col: _Collector) -> tuple[dict[str, Any], Recipe | None]:
+           col: Collector) -> tuple[dict[str, Any], Recipe | None]:
     top = Path(path).expanduser()
-    raw = _load_chain(top, col)
+    raw = load_chain(top, col)
     for text in overrides:
-        _apply_override(raw, text, col)
+        apply_override(raw, text, col)
     meta = raw.get("recipe")
     if isinstance(meta, dict) and "name" not in meta:
         raw["recipe"] = {**meta, "name": top.stem}
@@ -392,10 +208,10 @@ def recipe_from_dict(raw: Mapping[str, Any], overrides: Iterable[str] = (), *,
     """A recipe from plain data (e.g. ``load_resolved(...).to_dict()`` edited in code),
     with ``--set`` overrides and the same all-problems :class:`RecipeError` as a file.
     None values mean "unset" (as in TOML, where they are left out)."""
-    col = _Collector()
+    col = Collector()
     data = drop_none(copy.deepcopy(dict(raw)))
     for text in overrides:
-        _apply_override(data, text, col)
+        apply_override(data, text, col)
     recipe = None
     try:
         recipe = Recipe.model_validate(data)
@@ -411,7 +227,7 @@ def load_recipe(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
 
     Raises :class:`RecipeError` listing every problem found.
     """
-    col = _Collector()
+    col = Collector()
     _, recipe = _build(path, overrides, col)
     _raise(str(path), col.problems)
     assert recipe is not None
@@ -440,7 +256,7 @@ def load_and_validate(path: str | os.PathLike[str], overrides: Iterable[str] = (
     :class:`RecipeError` listing every error (schema, names, files, and, under
     ``strict``, warnings).
     """
-    col = _Collector()
+    col = Collector()
     raw, recipe = _build(path, overrides, col)
     if recipe is None:
         if not col.file_failed:  # schema errors: still check names and paths, to show all

@@ -14,13 +14,10 @@ from typing import Any
 
 import torch
 
+from zoo_core.engine.devices import DTYPES
+
 #: precision name -> autocast dtype (None: plain fp32). bf16/fp16 are mixed
 #: precision through autocast, as timm's ``--amp`` and as zoo's training engine.
-PRECISION_DTYPES: dict[str, torch.dtype | None] = {
-    "fp32": None,
-    "bf16": torch.bfloat16,
-    "fp16": torch.float16,
-}
 
 
 def make_clock(device: torch.device) -> Callable[[], float]:
@@ -155,7 +152,7 @@ def matmul_peak(device: torch.device, precision: str,
     key = (str(device), precision)
     if key in _PEAKS and sizes is None:
         return _PEAKS[key]
-    dtype = PRECISION_DTYPES[precision] or torch.float32
+    dtype = DTYPES[precision]
     if sizes is None:
         sizes = (4096, 8192) if device.type == "cuda" else (1024, 2048)
     clock = make_clock(device)

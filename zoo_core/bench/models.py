@@ -33,9 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo_core.bench_env import default_precisions, environment, resolve_device
-from zoo_core.bench_measure import (
-    PRECISION_DTYPES,
+from zoo_core.bench.environment import default_precisions, environment, resolve_device
+from zoo_core.bench.measure import (
     MemoryMeter,
     Timing,
     count_flops,
@@ -44,6 +43,7 @@ from zoo_core.bench_measure import (
     sig,
     timed_loop,
 )
+from zoo_core.engine.devices import DTYPES, autocast
 from zoo_core.errors import UnknownNameError, ZooError, suggestion
 
 __all__ = [
@@ -52,8 +52,8 @@ __all__ = [
     "resolve_model", "run_sweep", "Timing",
 ]
 
-#: precision name -> autocast dtype (None: plain fp32)
-PRECISIONS = PRECISION_DTYPES
+#: precision names zoo bench accepts (the engine's map)
+PRECISIONS = tuple(DTYPES)
 MODES = ("infer", "train", "both")
 #: registry kinds whose components are single networks zoo bench can time
 MODEL_KINDS = ("backbone", "segmentation", "sr", "gan")
@@ -248,13 +248,6 @@ def _loss(output: Any) -> torch.Tensor:
     return nn.functional.mse_loss(out, torch.randn_like(out))
 
 
-def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    dtype = PRECISIONS[precision]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 @dataclass
 class PhaseResult:
     """One phase (infer or train) of one spec, at the batch size that fitted."""
@@ -328,10 +321,10 @@ class Runner:
             one = x[:1]
             with torch.inference_mode():
                 self._flops[key] = count_flops(lambda: model(one))
-        autocast = _autocast(self.device, spec.precision)
+        amp = autocast(self.device, spec.precision)
 
         def step(inp: torch.Tensor = x) -> None:
-            with autocast:
+            with amp:
                 run(inp)
 
         with torch.inference_mode():
@@ -366,10 +359,10 @@ class Runner:
             flops = count_flops(lambda: _loss(model(two)).backward())
             self._flops[key] = None if flops is None else flops // 2
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
-        autocast = _autocast(self.device, spec.precision)
+        amp = autocast(self.device, spec.precision)
 
         def step() -> None:
-            with autocast:
+            with amp:
                 loss = _loss(run(x))
             loss.backward()
             optimizer.step()
@@ -459,7 +452,7 @@ def _free(device: torch.device) -> None:
 
 
 def base_row(spec: BenchSpec, settings: BenchSettings, env: dict[str, Any]) -> dict[str, Any]:
-    from zoo_core.bench_report import empty_row
+    from zoo_core.bench.report import empty_row
 
     row = empty_row()
     row.update(

@@ -27,6 +27,13 @@ from urllib.parse import urlsplit
 from zoo_core.atomic import atomic_open
 from zoo_core.errors import WeightsError
 from zoo_core.paths import zoo_home
+from zoo_core.weights.files import (
+    SAFETENSORS_SUFFIX,
+    check_safetensors,
+    convert_to_safetensors,
+    safetensors_metadata,
+)
+from zoo_core.weights.uris import hf_cache_dir, parse_hf
 
 
 def weights_dir() -> Path:
@@ -105,7 +112,6 @@ def _scan_hf() -> list[Any]:
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
-    from zoo_core.hub import hf_cache_dir
 
     root = hf_cache_dir()
     if not root.is_dir():
@@ -137,7 +143,6 @@ def list_cache() -> list[CacheEntry]:
         out.append(CacheEntry(str(meta.get("url")), "zoo", entry, _dir_size(entry),
                               [meta["sha256"][:12]], sorted(p.name for p in entry.iterdir())))
     for target in sorted((root / "converted").glob("*/model.safetensors")):
-        from zoo_core.weights_files import safetensors_metadata
 
         try:
             source = safetensors_metadata(target).get("source", "?")
@@ -153,7 +158,6 @@ def list_cache() -> list[CacheEntry]:
 
 def _remove_converted(prefix: str) -> list[CacheEntry]:
     """Converted copies whose source starts with ``prefix``."""
-    from zoo_core.weights_files import safetensors_metadata
 
     removed = []
     for target in (weights_dir() / "converted").glob("*/model.safetensors"):
@@ -171,7 +175,6 @@ def _remove_converted(prefix: str) -> list[CacheEntry]:
 
 def remove(uri: str) -> list[CacheEntry]:
     """Free the cache of one source URI; returns what was removed (possibly nothing)."""
-    from zoo_core.hub import parse_hf
 
     removed: list[CacheEntry] = []
     if uri.startswith("hf://"):
@@ -189,7 +192,6 @@ def remove(uri: str) -> list[CacheEntry]:
             if wanted:
                 from huggingface_hub import scan_cache_dir
 
-                from zoo_core.hub import hf_cache_dir
 
                 strategy = scan_cache_dir(hf_cache_dir()).delete_revisions(*wanted)
                 strategy.execute()
@@ -209,3 +211,34 @@ def remove(uri: str) -> list[CacheEntry]:
     raise WeightsError(
         f"{uri!r} is a local path; zoo does not cache local files, so there is nothing to remove."
     )
+
+
+def remove_hf_entry(pointer: Path) -> None:
+    """Drop a snapshot entry and the blob behind it (a download that failed checks)."""
+    blob = pointer.resolve()
+    for p in (pointer, blob):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+
+def as_safetensors(path: Path, digest: str, source: str, advice: str) -> Path:
+    """Safetensors are checked in place; pickles are converted once into ZOO_HOME."""
+    if path.name.endswith(SAFETENSORS_SUFFIX):
+        try:
+            check_safetensors(path, advice=advice)
+        except WeightsError:
+            if path.is_symlink() or hf_cache_dir() in path.parents:
+                remove_hf_entry(path)
+            raise
+        return path
+    target = converted_file(digest)
+    if not target.exists():
+        convert_to_safetensors(path, target, {"source": source, "source_sha256": digest})
+    else:
+        check_safetensors(target)
+    return target
+
+

@@ -1,19 +1,11 @@
-"""Pretrained weights: resolve a source, build a model, load it strictly.
+"""Building a model and loading weights into it strictly; the saved-model folder.
 
-The public surface (contract A in the project notes):
-
-* :func:`resolve` turns a weights URI into a verified local file:
-  ``hf://org/repo[@rev][/file]``, ``https://...`` with a sha256, a local file
-  or ``save_pretrained`` folder, or any scheme a plugin adds through the
-  ``resolve_weights`` hook (asked first).
 * :func:`create_model` builds a registry component (``arch``, ``arch.tag``,
   ``plugin:arch`` or a timm-format Hub repo ``hf://org/repo``) and loads its
   weights: the classifier is dropped when ``num_classes`` differs, the rest
   loads strictly, and any other mismatch is one clear error.
 * :func:`save_model` / :func:`load_model` write and read the saved-model
-  folder (``config.json`` + ``model.safetensors``) that runs produce and
-  ``zoo push`` publishes.
-* :func:`pull` prefetches what a name, tag, URI or recipe needs.
+  folder (``config.json`` + ``model.safetensors``).
 """
 
 from __future__ import annotations
@@ -25,40 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo_core.errors import UnknownNameError, WeightsError, ZooError, suggestion
-from zoo_core.hub import (
-    hub_download,
-    is_uri,
-    offline_from_env,
-    parse_hf,
-    resolve_hf,
-    resolve_local,
-    resolve_url,
-    scheme_of,
-)
-from zoo_core.types import ResolvedWeights, WeightTag
-from zoo_core.weights_files import (
-    check_safetensors,
-    load_state_dict,
-    save_safetensors,
-    sha256_file,
-    sha256_matches,
-)
+from zoo_core.atomic import atomic_open
+from zoo_core.errors import UnknownNameError, WeightsError
+from zoo_core.weights.files import load_state_dict, save_safetensors
+from zoo_core.weights.hub import hub_repo_config
+from zoo_core.weights.sources import _NO_WEIGHTS, _lock_entry, resolve, weights_source
+from zoo_core.weights.uris import offline_from_env
+from zoo_core.weights.urls import resolve_local
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from zoo_core.registry import Component
 
-__all__ = [
-    "LoadedModel", "resolve", "resolve_tag", "create_model", "load_state_dict", "load_weights",
-    "save_model", "load_model", "pull", "pull_recipe", "weights_source", "is_cached",
-]
-
 log = logging.getLogger("zoo.weights")
 
 DATA_CONFIG_KEYS = ("input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode")
-_NO_WEIGHTS = {"none", "false", "random", "scratch", ""}
 
 
 @dataclass
@@ -69,101 +43,6 @@ class LoadedModel:
     data_config: dict[str, Any]
     lock: list[dict[str, Any]] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
-
-
-# -- resolving ----------------------------------------------------------------------
-
-def _plugin_resolve(uri: str, offline: bool) -> ResolvedWeights | None:
-    from zoo_core.plugins import plugin_set
-
-    hook = plugin_set().pm.hook.resolve_weights
-    # pluggy calls the most recently registered implementation first
-    for impl in reversed(hook.get_hookimpls()):
-        try:
-            result = impl.function(uri=uri, offline=offline)
-        except ZooError:
-            raise
-        except Exception as exc:
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise WeightsError(
-                f"Plugin {impl.plugin_name!r} failed while resolving {uri}: "
-                f"{type(exc).__name__}{': ' + text if text else ''}. "
-                "Report it to the plugin's author; `zoo plugins` lists it."
-            ) from exc
-        if result is None:
-            continue
-        if not isinstance(result, ResolvedWeights) or not Path(result.path).is_file():
-            raise WeightsError(
-                f"Plugin {impl.plugin_name!r} resolved {uri} to "
-                f"{getattr(result, 'path', result)!r}, which is not an existing file."
-            )
-        digest = sha256_file(result.path)
-        if result.sha256 and not sha256_matches(digest, result.sha256):
-            raise WeightsError(
-                f"{result.path} (from plugin {impl.plugin_name!r} for {uri}) has sha256 {digest}, "
-                f"not the {result.sha256} the plugin announced."
-            )
-        if str(result.path).endswith(".safetensors"):
-            check_safetensors(result.path)
-        return ResolvedWeights(uri=result.uri or uri, path=Path(result.path), sha256=digest,
-                               revision=result.revision, config=dict(result.config))
-    return None
-
-
-def resolve(uri: str, *, offline: bool | None = None, sha256: str | None = None) -> ResolvedWeights:
-    """A weights URI -> a verified local file.
-
-    ``offline=None`` follows ``HF_HUB_OFFLINE``. ``sha256`` (full, or a prefix
-    of 8+ hex digits) is required for http(s) URLs unless the URL carries
-    ``#sha256=`` or a torchvision-style hash in its file name.
-    """
-    offline = offline_from_env() if offline is None else offline
-    found = _plugin_resolve(uri, offline)
-    if found is not None:
-        return found
-    scheme = scheme_of(uri)
-    if scheme == "hf":
-        return resolve_hf(uri, offline=offline)
-    if scheme in ("http", "https"):
-        return resolve_url(uri, sha256=sha256, offline=offline)
-    if scheme == "file":
-        return resolve_local(uri, sha256=sha256)
-    raise WeightsError(
-        f"No installed plugin handles weights URIs of the form '{scheme}://' ({uri}). zoo itself "
-        "reads hf://, https:// (with a sha256) and local paths; `zoo plugins` lists plugins."
-    )
-
-
-def resolve_tag(tag: WeightTag, *, offline: bool | None = None) -> ResolvedWeights:
-    return resolve(tag.source, offline=offline, sha256=tag.sha256)
-
-
-# -- choosing weights for a component -----------------------------------------------
-
-def weights_source(component: Component, name_tag: str | None,
-                   weights: str | bool | None) -> tuple[str, str | None, WeightTag | None] | None:
-    """(uri, sha256, tag) for what ``weights`` asks of ``component``; None = random init."""
-    if weights is None or weights is False:
-        return None
-    if isinstance(weights, str) and weights.strip().lower() in _NO_WEIGHTS:
-        return None
-    if weights is True or (isinstance(weights, str) and weights.strip().lower() == "default"):
-        if not component.weights:
-            raise WeightsError(
-                f"{component.kind} {component.name!r} has no pretrained weights; use "
-                "weights='none' to train from scratch, or give a weights URI."
-            )
-        tag = component.weight(name_tag)
-        return tag.source, tag.sha256, tag
-    assert isinstance(weights, str)
-    if is_uri(weights):
-        return weights, None, None
-    tag = component.weight(weights)
-    return tag.source, tag.sha256, tag
-
-
-def _lock_entry(rw: ResolvedWeights) -> dict[str, Any]:
-    return {"uri": rw.uri, "revision": rw.revision, "sha256": rw.sha256, "path": str(rw.path)}
 
 
 # -- loading into a module ------------------------------------------------------------
@@ -387,20 +266,6 @@ def _build_from_config(config: Mapping[str, Any], *, kind: str | None = None,
     return component.create(**kwargs)
 
 
-def _hub_repo_config(uri: str, offline: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """config.json of a Hub repo (no weights) -> (config, lock entry)."""
-    ref = parse_hf(uri)
-    path, commit = hub_download(ref, "config.json", offline=offline)
-    from zoo_core.hub import _verify_hub_file
-
-    digest = _verify_hub_file(path, ref, "config.json")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        raise WeightsError(f"config.json of {uri} is not valid JSON.") from None
-    return config, {"uri": f"{ref.uri}/config.json" if not ref.filename else ref.uri,
-                    "revision": commit, "sha256": digest, "path": str(path)}
-
 
 def create_model(kind: str, name: str, *, weights: str | bool | None = None,
                  num_classes: int | None = None, offline: bool | None = None,
@@ -473,7 +338,7 @@ def _create_from_repo(kind: str, uri: str, weights: str | bool | None, num_class
                 f"backbone = '<arch>', weights = '{uri}'."
             )
     else:
-        config, cfg_lock = _hub_repo_config(uri, offline)
+        config, cfg_lock = hub_repo_config(uri, offline)
         lock.append(cfg_lock)
         rw = None
     model = _build_from_config(config, kind=kind, num_classes=num_classes,
@@ -515,7 +380,6 @@ def save_model(folder: str | Path, model: nn.Module, config: Mapping[str, Any]) 
     the ``builder`` that :func:`load_model` uses. Missing ``num_classes`` and
     ``pretrained_cfg`` are filled in from the model.
     """
-    from zoo_core.atomic import atomic_open
     from zoo_core.modules import data_config
 
     cfg = dict(config)
@@ -558,128 +422,3 @@ def load_model(folder: str | Path, *, offline: bool | None = None) -> LoadedMode
     return LoadedModel(model=model, data_config=data_cfg, lock=[_lock_entry(rw)], report=report)
 
 
-# -- prefetching ------------------------------------------------------------------------
-
-def _component_sources(spec: str) -> list[tuple[str, str | None]]:
-    """(uri, sha256) for a registry name or ``name.tag`` in any kind with weights."""
-    from zoo_core.plugins import registry
-
-    reg = registry()
-    found = reg.find(spec)
-    if not found:
-        raise UnknownNameError(
-            f"{spec!r} is neither a weights URI, a recipe file nor a registered name."
-            f"{suggestion(spec.split(':')[-1], reg.all_names())} See `zoo list`."
-        )
-    out = []
-    for r in found:
-        if r.component.weights:
-            tag = r.component.weight(r.tag)
-            out.append((tag.source, tag.sha256))
-    if not out:
-        kinds = ", ".join(sorted({r.component.kind for r in found}))
-        raise WeightsError(f"{spec!r} ({kinds}) has no pretrained weights to pull.")
-    return out
-
-
-def sources_for(spec: str) -> list[tuple[str, str | None]]:
-    """What ``zoo pull``/``zoo cache remove`` act on for one SPEC."""
-    if spec.startswith("hf://") or "://" in spec or (is_uri(spec) and Path(spec).exists()):
-        return [(spec, None)]
-    return _component_sources(spec)
-
-
-def is_cached(uri: str, *, sha256: str | None = None) -> bool:
-    """Whether ``uri`` can be loaded without network (cheap: no hashing)."""
-    from zoo_core import weights_cache
-    from zoo_core.hub import hf_cache_dir
-
-    scheme = scheme_of(uri)
-    if scheme == "hf":
-        from huggingface_hub import try_to_load_from_cache
-
-        ref = parse_hf(uri)
-        files = (ref.filename,) if ref.filename else ("model.safetensors", "pytorch_model.bin")
-        return any(isinstance(try_to_load_from_cache(
-            ref.repo_id, f, cache_dir=str(hf_cache_dir()), revision=ref.revision), str)
-            for f in files)
-    if scheme in ("http", "https"):
-        return weights_cache.read_url_entry(weights_cache.url_entry(uri)) is not None
-    if scheme == "file":
-        return Path(uri.removeprefix("file://")).expanduser().exists()
-    try:
-        return _plugin_resolve(uri, True) is not None
-    except ZooError:
-        return False
-
-
-def pull(spec: str, *, offline: bool | None = None) -> list[ResolvedWeights]:
-    """Fetch and verify what ``spec`` needs: a name, ``name.tag``, URI or recipe file."""
-    if spec.endswith(".toml"):
-        if not Path(spec).is_file():
-            raise WeightsError(f"Recipe file {spec} does not exist.")
-        return pull_recipe(spec, offline=offline)
-    return [resolve(uri, offline=offline, sha256=sha) for uri, sha in sources_for(spec)]
-
-
-def _read_toml(path: Path, seen: set[Path] | None = None) -> dict[str, Any]:
-    """A recipe's tables with ``extends`` applied (deep merge, the child wins)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-
-    seen = seen or set()
-    path = path.resolve()
-    if path in seen:
-        raise WeightsError(f"Recipe {path} extends itself (a cycle).")
-    seen.add(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise WeightsError(f"Cannot read recipe {path}: {exc}.") from None
-    base = data.pop("extends", None)
-    if not base:
-        return data
-    merged = _read_toml(path.parent / str(base), seen)
-
-    def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-        out = dict(a)
-        for k, v in b.items():
-            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
-                else v
-        return out
-
-    return merge(merged, data)
-
-
-def pull_recipe(path: str | Path, *, offline: bool | None = None) -> list[ResolvedWeights]:
-    """Prefetch the weights a recipe's ``[model]`` uses (``backbone`` and ``weights``).
-
-    Reads the TOML directly (with ``extends``) so that it does not depend on
-    the recipe module; hook-up point for recipes whose weights live elsewhere.
-    """
-    model = _read_toml(Path(path)).get("model") or {}
-    backbone = model.get("backbone")
-    weights = model.get("weights", "default")
-    if not backbone:
-        return []
-    if isinstance(weights, str) and weights.strip().lower() in _NO_WEIGHTS:
-        if str(backbone).startswith("hf://"):
-            # random init still needs the repo's config.json to know the architecture
-            _hub_repo_config(str(backbone), offline_from_env() if offline is None else offline)
-        return []
-    if isinstance(weights, str) and is_uri(weights):
-        return [resolve(weights, offline=offline)]
-    if str(backbone).startswith("hf://"):
-        if weights in (True, "default"):
-            return [resolve(str(backbone), offline=offline)]
-        _hub_repo_config(str(backbone), offline_from_env() if offline is None else offline)
-        return []
-    from zoo_core.plugins import registry
-
-    resolved = registry().get("backbone", str(backbone))
-    picked = weights_source(resolved.component, resolved.tag, weights)
-    if picked is None:
-        return []
-    return [resolve(picked[0], offline=offline, sha256=picked[1])]

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo_core.hub import scrub
+from zoo_core.weights.uris import scrub
 
 
 @dataclass

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from zoo_core.bench_measure import MemoryMeter
-from zoo_core.errors import ZooError
+from zoo_core.bench.measure import MemoryMeter
+from zoo_core.engine import devices
 
 
 def cpu_model() -> str:
@@ -25,19 +25,8 @@ def cpu_model() -> str:
 
 
 def resolve_device(device: str | None) -> torch.device:
-    name = (device or "cpu").strip().lower()
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ZooError(f"Unknown device {device!r}; use cpu, cuda or cuda:N.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ZooError("--device cuda asked for, but torch sees no CUDA device here. "
-                       "Use --device cpu.")
-    if dev.type not in {"cpu", "cuda"}:
-        raise ZooError(f"zoo bench runs on cpu or cuda, not {dev.type!r}.")
-    return dev
+    """zoo bench's device: cpu unless asked; ``auto`` is cuda when present."""
+    return devices.resolve_device(device or "cpu", allow=("cuda", "cpu"))
 
 
 def environment(device: torch.device) -> dict[str, Any]:

@@ -6,8 +6,8 @@ checks read the merged raw tables, so they also run when the schema has
 errors elsewhere.
 
 Weights are checked with the weights layer's own rules (:mod:`zoo_core.weights`
-picks the file exactly as ``zoo run`` will; :mod:`zoo_core.hub` and
-:mod:`zoo_core.weights_cache` say where it would be cached), without hashing
+picks the file exactly as ``zoo run`` will; :mod:`zoo_core.weights.hub` and
+:mod:`zoo_core.weights.cache` say where it would be cached), without hashing
 or downloading anything.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from zoo_core.errors import ZooError, suggestion
-from zoo_core.recipe_schema import ModelSection, Recipe
+from zoo_core.recipe.schema import ModelSection, Recipe
 
 Level = Literal["error", "warning", "info"]
 
@@ -111,7 +111,7 @@ def _factory_attr(resolved: Any, attr: str, default: Any = None) -> Any:
 def name_problems(raw: Mapping[str, Any]) -> list[Problem]:
     """Every registry name in the (merged, raw) recipe: task, dataset, backbone and its
     weight tag, head and its keys, regularizers and their keys."""
-    from zoo_core.hub import is_uri
+    from zoo_core.weights.uris import is_uri
 
     problems: list[Problem] = []
     task = _lookup("task", get_path(raw, "recipe.task", "classification"), "recipe.task",
@@ -179,9 +179,9 @@ def _weights_need(model: ModelSection) -> _Need | None:
 
     Raises ZooError for a name, tag or URI the run could not use.
     """
-    from zoo_core.hub import is_uri, parse_hf
     from zoo_core.plugins import registry
     from zoo_core.weights import weights_source
+    from zoo_core.weights.uris import is_uri, parse_hf
 
     if model.backbone is None or not model.pretrained:
         return None
@@ -203,27 +203,11 @@ def _weights_need(model: ModelSection) -> _Need | None:
     return _Need(uri, sha256, label)
 
 
-def _cached(need: _Need) -> bool | None:
-    """Is ``need`` on this machine? None when only its plugin could tell."""
-    from zoo_core import hub, weights_cache
-    from zoo_core.weights_files import sha256_matches
 
-    scheme = hub.scheme_of(need.uri)
-    if scheme == "file":
-        return Path(need.uri.removeprefix("file://")).expanduser().exists()
-    if scheme == "hf":
-        from huggingface_hub import try_to_load_from_cache
+def _plugin_scheme(uri: str) -> bool:
+    from zoo_core.weights.uris import scheme_of
 
-        ref = hub.parse_hf(need.uri)
-        files = (ref.filename,) if ref.filename else hub.PREFERRED_FILES
-        return any(isinstance(try_to_load_from_cache(
-            ref.repo_id, f, cache_dir=str(hub.hf_cache_dir()), revision=ref.revision), str)
-            for f in files)
-    if scheme in ("http", "https"):
-        expected = hub.expected_sha256(need.uri, need.sha256)
-        entry = weights_cache.read_url_entry(weights_cache.url_entry(need.uri))
-        return entry is not None and sha256_matches(entry["sha256"], expected)
-    return None
+    return scheme_of(uri) not in ("hf", "http", "https", "file")
 
 
 _probed: dict[str, bool] = {}
@@ -238,7 +222,7 @@ def _reachable(uri: str) -> bool:
     import socket
     from urllib.parse import urlsplit
 
-    from zoo_core import hub
+    from zoo_core.weights import uris as hub
 
     if hub.offline_from_env():
         return False
@@ -265,13 +249,15 @@ def weights_status(model: ModelSection) -> tuple[bool, str]:
         need = _weights_need(model)
         if need is None:
             return True, "random initialisation: no pretrained weights needed"
-        cached = _cached(need)
+        from zoo_core.weights import is_cached
+
+        cached = is_cached(need.uri, sha256=need.sha256)
     except ZooError as exc:
         return False, str(exc)
     if cached:
         return True, f"weights {need.label}: cached"
-    if cached is None:
-        return False, f"weights {need.uri}: only the plugin that reads them can tell"
+    if _plugin_scheme(need.uri):
+        return False, f"weights {need.uri}: not cached by the plugin that reads them"
     if "://" not in need.uri:
         return False, f"weights file {need.uri} does not exist"
     shown = need.label if need.label == need.uri else f"{need.label} ({need.uri})"
@@ -292,7 +278,9 @@ def weights_problems(model: ModelSection) -> list[Problem]:
         need = _weights_need(model)
         if need is None:
             return []
-        cached = _cached(need)
+        from zoo_core.weights import is_cached
+
+        cached = is_cached(need.uri, sha256=need.sha256)
     except ZooError as exc:
         if model.weights == "default" and "has no pretrained weights" in str(exc):
             return [Problem("model.weights", (
@@ -303,7 +291,7 @@ def weights_problems(model: ModelSection) -> list[Problem]:
     if cached:
         return []
     ok, message = weights_status(model)
-    if cached is None:
+    if _plugin_scheme(need.uri):
         return [Problem("model.weights", f"{message}; `zoo pull {need.uri}` fetches them "
                                          "ahead of the run.", "info")]
     if "://" not in need.uri:
@@ -312,7 +300,7 @@ def weights_problems(model: ModelSection) -> list[Problem]:
         return [Problem("model.weights", (
             f"{message}; `zoo run` will download them (`zoo pull {need.label}` does it "
             "ahead of time)."), "info")]
-    from zoo_core.hub import offline_from_env
+    from zoo_core.weights.uris import offline_from_env
 
     why = ("HF_HUB_OFFLINE is set" if offline_from_env()
            else "the Hub is unreachable" if need.uri.startswith("hf://")

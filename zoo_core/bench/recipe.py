@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
-from zoo_core.bench_env import environment
-from zoo_core.bench_measure import make_clock, sig
+from zoo_core.bench.environment import environment
+from zoo_core.bench.measure import make_clock, sig
 from zoo_core.errors import ZooError
 
 

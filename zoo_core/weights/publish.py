@@ -17,7 +17,9 @@ from typing import Any
 
 from zoo_core.atomic import atomic_open, atomic_path
 from zoo_core.errors import WeightsError
-from zoo_core.hub import (
+from zoo_core.weights.card import CardFacts, render_card
+from zoo_core.weights.files import check_safetensors, sha256_file
+from zoo_core.weights.uris import (
     check_repo_id,
     check_revision,
     hf_endpoint,
@@ -25,8 +27,6 @@ from zoo_core.hub import (
     offline_from_env,
     scrub,
 )
-from zoo_core.model_card import CardFacts, render_card
-from zoo_core.weights_files import check_safetensors, sha256_file
 
 PUSHED_FILES = ("config.json", "model.safetensors", "README.md")
 # where a run folder may keep the saved model, best first
