@@ -86,10 +86,10 @@ def cli(*args: str, env: dict[str, str] | None = None) -> Any:
     return runner.invoke(zoo_cli, list(args), env=env, catch_exceptions=False)
 
 
-def load_run_weights(run_dir: Path) -> dict[str, Any]:
+def load_run_weights(run_dir: Path, role: str = "net") -> dict[str, Any]:
     from safetensors.torch import load_file
 
-    return load_file(str(run_dir / "model" / "model.safetensors"))
+    return load_file(str(run_dir / "models" / role / "model.safetensors"))
 
 
 def checkpoint_state(run_dir: Path) -> dict[str, Any]:

@@ -19,22 +19,36 @@ LOCAL_WEIGHTS = {local!r}
 MISSING_WEIGHTS = {missing!r}
 
 
-def toy_task(**cfg):
-    return ("task", cfg)
+def toy_task():
+    """A third-party task that extends classification (its [model] short form)."""
+    from zoo_classification.task import ClassificationTask
+
+    class ToyTask(ClassificationTask):
+        name = "toy_task"
+
+    return ToyTask()
 
 
-def picky_task(**cfg):
-    return ("picky", cfg)
+def picky_task():
+    """A task with its own [task] section and one role it builds itself."""
+    from pydantic import BaseModel, ConfigDict
 
+    from zoo_core.engine.task import Role, Task
 
-def _picky_check(recipe):
-    levels = recipe.task_options.get("levels")
-    if not isinstance(levels, int):
-        yield ("error", "task_options.levels", "picky_task needs an integer `levels`")
+    class PickyOptions(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+        levels: int
 
+    class PickyTask(Task):
+        name = "picky_task"
+        Options = PickyOptions
+        roles = {{"net": Role("backbone", default="toy_net")}}
 
-picky_task.check_recipe = _picky_check
-picky_task.needs_backbone = False
+        def check_recipe(self, recipe):
+            if recipe.task.levels > 9:
+                yield ("error", "task.levels", "picky_task takes at most 9 levels")
+
+    return PickyTask()
 
 
 def toy_data(**cfg):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import zoo_core
-from zoo_core.modules import count_params, data_config, pooled_features
+from zoo_core.nn.modules import count_params, data_config, pooled_features
 
 CLASSICS = ["alexnet", "squeezenet1_0", "squeezenet1_1", "googlenet", "lenet5"]
 

@@ -54,7 +54,8 @@ def test_recipe_bench_times_the_real_pipeline(tmp_path, recipe):
     doc = json.loads(out.read_text())
     (row,) = doc["rows"]
     assert doc["kind"] == "recipe"
-    assert row["model"] == "lenet5" and row["dataset"] == "digits"
+    assert row["task"] == "classification" and row["model"].startswith("lenet5")
+    assert row["dataset"] == "digits"
     assert row["batch_size"] == 8  # the --set override reached the pipeline
     assert row["samples_per_sec"] > 0
     assert row["data_only_samples_per_sec"] > 0 and row["compute_only_samples_per_sec"] > 0
@@ -63,22 +64,25 @@ def test_recipe_bench_times_the_real_pipeline(tmp_path, recipe):
         row["step_time_ms"], rel=0.15)
     assert row["bottleneck"] in {"data loading", "compute"}
     assert row["hint"].startswith("Hint:")
-    assert row["feature_cache"].startswith("not used")  # scratch trains the backbone
     assert doc["environment"]["torch_version"] == torch.__version__
     header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
-    assert header[:3] == ["recipe", "model", "head"] and "bottleneck" in header
+    assert header[:3] == ["recipe", "task", "model"] and "bottleneck" in header
 
 
 def test_hint_for_a_data_bound_recipe(recipe):
     from zoo_core.bench.recipe import make_hint
+    from zoo_core.engine.pipeline import build_pipeline
     from zoo_core.recipe import load_recipe
 
     r = load_recipe(recipe)
-    hint = make_hint({"bottleneck": "data loading"}, r, cache_ok=False,
-                     cache_reason="mode 'scratch' trains the backbone",
+    pipe = build_pipeline(r, "cpu")
+    row = {"bottleneck": "data loading"}
+    # the core's advice, then the task's own (classification: the frozen-feature cache)
+    hint = make_hint(row, r, task_tips=pipe.task.bench_hints(row, pipe.ctx),
                      device=torch.device("cpu"))
     assert "data.num_workers" in hint and "feature_extract" in hint
-    hint = make_hint({"bottleneck": "compute"}, r, cache_ok=False, cache_reason="",
+    row = {"bottleneck": "compute"}
+    hint = make_hint(row, r, task_tips=pipe.task.bench_hints(row, pipe.ctx),
                      device=torch.device("cpu"))
     assert "channels_last" in hint and "bf16" in hint
 

@@ -16,7 +16,6 @@ from zoo_classification.metrics import (
 )
 
 from tests._engine_helpers import TINY_BACKBONE, make_image_folder, tiny_recipe
-from zoo_core.engine.task import StepOutput
 from zoo_core.recipe import load_recipe
 
 
@@ -36,7 +35,7 @@ def test_metrics_agree_with_scikit_learn():
     meter = ClassificationMeter(5, topk=(1, 5), confusion=True)
     for i in range(0, 300, 64):
         sl = slice(i, i + 64)
-        meter.update(StepOutput(torch.tensor(0.5), logits[sl], targets[sl], 0))
+        meter.update_logits(logits[sl], targets[sl], torch.tensor(0.5))
     out = meter.compute()
     assert out["top1"] == pytest.approx(float((preds == targets).float().mean()))
     assert out["top5"] == 1.0 and out["loss"] == pytest.approx(0.5)
@@ -56,13 +55,15 @@ def test_topk_accuracy():
 
 
 def _spec(tmp_path: Path, *overrides: str):
-    from zoo_core.plugins import registry
+    from zoo_core.engine.pipeline import BuildContext
+    from zoo_core.recipe import task_of
 
     folder = make_image_folder(tmp_path / "images", classes=3, per_class=4)
     recipe = load_recipe(tiny_recipe(tmp_path / "r.toml", folder), overrides)
-    task = registry().get("task", "classification").component.create()
-    data = task.build_data(recipe)
-    return task, task.create_model(recipe, data)
+    task = task_of(recipe)
+    ctx = BuildContext(recipe, torch.device("cpu"))
+    data = task.build_data(ctx)
+    return task, task.build_models(data, ctx)["net"]
 
 
 def test_linear_head_is_the_backbones_own_classifier_and_loads_in_timm(tmp_path: Path):
@@ -127,7 +128,7 @@ def test_weights_from_a_run_on_other_classes_get_a_new_head(tmp_path: Path):
     done = cli("run", str(tiny_recipe(tmp_path / "src.toml", source, epochs=1)), "--out", str(run),
                "--no-progress")
     assert done.exit_code == 0, done.output
-    saved = load_file(str(run / "model" / "model.safetensors"))
+    saved = load_file(str(run / "models" / "net" / "model.safetensors"))
     target = tmp_path / "target"
     for i, name in enumerate(("rose", "tulip", "violet")):  # other names, same count
         (target / name).mkdir(parents=True)
@@ -136,10 +137,10 @@ def test_weights_from_a_run_on_other_classes_get_a_new_head(tmp_path: Path):
     for folder, keeps_head in ((target, False), (source, True)):
         recipe = load_recipe(tiny_recipe(tmp_path / f"t{keeps_head}.toml", folder,
                                          mode="feature_extract"),
-                             [f'model.weights="{run / "model"}"'])
+                             [f'model.weights="{run}"'])
         pipe = build_pipeline(recipe)
         state = pipe.model.state_dict()
         assert torch.equal(state["conv1.0.weight"], saved["conv1.0.weight"])  # backbone loaded
         assert torch.equal(state["fc.weight"], saved["fc.weight"]) is keeps_head
-        notes = " ".join(pipe.spec.notes)
+        notes = " ".join(pipe.specs["net"].notes)
         assert ("trained on other classes" in notes) is not keeps_head

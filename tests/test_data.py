@@ -9,13 +9,14 @@ import pytest
 import torch
 
 from tests._engine_helpers import make_image_folder
-from zoo_core.data.dataset import BadImagePolicy, Batch, ImageDataset, collate
+from zoo_core.data.dataset import BadImagePolicy, Batch, SampleDataset, collate
 from zoo_core.data.imagefolder import scan_image_folder
 from zoo_core.data.loaders import EpochSampler, make_loader
 from zoo_core.data.sources import BadSample, FileSource
 from zoo_core.data.splits import keep_classes, per_class_subset, prepare_splits, stratified_split
 from zoo_core.data.transforms import (
     eval_transform,
+    for_sample,
     is_deterministic,
     resolve_data_config,
     train_transform,
@@ -112,19 +113,20 @@ def test_augmentation_is_a_function_of_seed_epoch_and_index(tmp_path: Path):
     cfg = resolve_data_config({"input_size": (3, 32, 32)})
     tf = train_transform(cfg, {"random_resized_crop": True, "hflip": 0.5, "rotation": 20.0,
                                "color_jitter": 0.3, "noise": 0.1, "blur": 1.0})
-    ds = ImageDataset(src, tf, random=True, seed=7)
+    ds = SampleDataset(src, for_sample(tf, "RGB"), random=True, seed=7)
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    a = ds[(3, 0)][0]
+    a = ds[(3, 0)]["image"]
     assert torch.equal(torch.get_rng_state(), before), "the caller's RNG must be untouched"
-    assert torch.equal(a, ds[(3, 0)][0])
-    assert not torch.equal(a, ds[(3, 1)][0])
+    assert torch.equal(a, ds[(3, 0)]["image"])
+    assert not torch.equal(a, ds[(3, 1)]["image"])
+    assert ds[(3, 0)]["label"] == src.label(3)
     # the same batches whatever the number of workers
     batches = []
     for workers in (0, 2):
         loader = make_loader(ds, batch_size=4, shuffle=True, seed=7, num_workers=workers)
         loader.sampler.set_epoch(2)
-        batches.append([b.inputs for b in loader])
+        batches.append([b["image"] for b in loader])
     assert all(torch.equal(x, y) for x, y in zip(*batches, strict=True))
 
 
@@ -148,12 +150,14 @@ def test_bad_images_are_reported_by_path(tmp_path: Path):
     bad = root / "class_a" / "img_001.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
     src = scan_image_folder(root).splits["train"]
-    ds = ImageDataset(src, eval_transform(resolve_data_config({"input_size": (3, 16, 16)})))
+    ds = SampleDataset(src, for_sample(eval_transform(resolve_data_config(
+        {"input_size": (3, 16, 16)})), "RGB"))
     items = [ds[i] for i in range(len(ds))]
     broken = [it for it in items if isinstance(it, BadSample)]
     assert len(broken) == 1 and broken[0].where == str(bad)
     batch = collate(items)
-    assert isinstance(batch, Batch) and batch.inputs.shape[0] == 5 and batch.skipped == (broken[0],)
+    assert isinstance(batch, Batch) and batch["image"].shape[0] == 5
+    assert batch["label"].dtype == torch.long and batch.skipped == (broken[0],)
     warned: list[str] = []
     skip = BadImagePolicy("skip", warned.append)
     skip.check(batch.skipped)
@@ -161,7 +165,7 @@ def test_bad_images_are_reported_by_path(tmp_path: Path):
     assert len(warned) == 1 and str(bad) in warned[0]
     with pytest.raises(DataError, match=r"img_001\.png.*bad_images = \"skip\""):
         BadImagePolicy("fail").check(batch.skipped)
-    assert collate([broken[0]]).inputs is None
+    assert not collate([broken[0]])  # nothing readable: an empty batch
 
 
 def test_file_source_loads_and_names_files(tmp_path: Path):
@@ -172,7 +176,7 @@ def test_file_source_loads_and_names_files(tmp_path: Path):
 
 
 def test_digits_ship_with_scikit_learn():
-    from zoo_classification.datasets import digits
+    from zoo_datasets.datasets import digits
 
     data = digits()
     assert data.classes == [str(i) for i in range(10)]
@@ -182,9 +186,78 @@ def test_digits_ship_with_scikit_learn():
 
 
 def test_torchvision_data_set_offline_says_how_to_provide_it(tmp_path: Path):
-    from zoo_classification.datasets import flowers102
+    from zoo_datasets.datasets import flowers102
 
     with pytest.raises(DataError) as err:
         flowers102(root=str(tmp_path / "flowers"), download=False)
     msg = str(err.value)
     assert "data.download = false" in msg and "flowers-102/" in msg and str(tmp_path) in msg
+
+
+def test_unlabelled_folders_split_at_random_and_keep_their_files(tmp_path: Path):
+    from zoo_core.data.imagefolder import scan_images
+
+    root = make_image_folder(tmp_path / "d", classes=2, per_class=10)
+    data = scan_images(root)
+    assert data.classes == [] and data.sizes() == {"train": 20}
+    src = data.splits["train"]
+    assert src.labels() is None and set(src.sample(0)) == {"image"}
+    first = prepare_splits(data, val_fraction=0.25, seed=3)
+    again = prepare_splits(data, val_fraction=0.25, seed=3)
+    assert first.sizes() == {"train": 15, "val": 5}
+    assert [first.splits["val"].describe(i) for i in range(5)] == \
+        [again.splits["val"].describe(i) for i in range(5)]
+    assert "stratified" not in " ".join(first.notes)
+    with pytest.raises(DataError, match="no class labels"):
+        prepare_splits(data, subset_per_class=2)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="No image files"):
+        scan_images(tmp_path / "empty")
+
+
+def test_collate_stacks_dicts_and_a_source_error_stops_the_run():
+    from zoo_core.data.sources import Source
+    from zoo_core.errors import ZooError
+
+    items = [{"image": torch.zeros(1, 2, 2), "label": 1, "weight": 0.5, "name": "a"},
+             {"image": torch.ones(1, 2, 2), "label": 0, "weight": 1.5, "name": "b"}]
+    batch = collate(items)
+    assert batch["image"].shape == (2, 1, 2, 2) and batch["label"].tolist() == [1, 0]
+    assert batch["weight"].dtype == torch.float32 and batch["name"] == ["a", "b"]
+
+    class Broken(Source):
+        def __len__(self) -> int:
+            return 1
+
+        def sample(self, index: int) -> dict:
+            raise ZooError("mask 1.png is 10x10 but its image is 12x12")
+
+        def describe(self, index: int) -> str:
+            return "images/1.png"
+
+    item = SampleDataset(Broken(), lambda s: s)[0]
+    assert isinstance(item, BadSample) and item.fatal
+    with pytest.raises(DataError, match=r"images/1.png: mask 1.png is 10x10"):
+        BadImagePolicy("skip").check([item])  # never skipped, whatever the policy
+
+
+def test_geometric_augmentation_moves_image_and_mask_together():
+    from PIL import Image
+    from torchvision import tv_tensors
+
+    img = torch.zeros(3, 16, 16, dtype=torch.uint8)
+    img[:, :, :4] = 255  # a bright band on the left ...
+    mask = torch.zeros(1, 16, 16, dtype=torch.long)
+    mask[:, :, :4] = 1  # ... and its label
+    cfg = resolve_data_config({"input_size": (3, 16, 16), "crop_pct": 1.0,
+                               "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)})
+    tf = train_transform(cfg, {"hflip": 1.0, "rotation": 30.0})
+    sample = {"image": Image.fromarray(img.permute(1, 2, 0).numpy()),
+              "mask": tv_tensors.Mask(mask)}
+    torch.manual_seed(0)
+    out = for_sample(tf, "RGB")(sample)
+    bright = out["image"][0] > 0.5
+    labelled = out["mask"][0] == 1
+    assert labelled.any() and labelled[:, 8:].sum() > labelled[:, :8].sum()  # flipped right
+    assert (bright == labelled).float().mean() > 0.97  # same geometry for both
+    assert out["mask"].dtype == torch.long and set(out["mask"].unique().tolist()) <= {0, 1}

@@ -1,5 +1,6 @@
-"""The engine: optimizers, schedules, freezing, feature cache, callbacks,
-failures, and the pipeline contract."""
+"""The engine: optimizers, schedules, freezing, callbacks, failures, and the
+pipeline contract, driven through the classification task (its transfer modes
+and feature cache live in the plugin; freezing by stage is zoo_core.nn)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from zoo_core.engine.callbacks import EarlyStopping, Monitor
 from zoo_core.engine.checkpoint import load_checkpoint, save_checkpoint
 from zoo_core.engine.devices import Precision, resolve_device
 from zoo_core.engine.hooks import Regularizer
-from zoo_core.engine.optim import EpochSchedule, param_groups
+from zoo_core.engine.optim import EpochSchedule
 from zoo_core.engine.pipeline import build_pipeline
 from zoo_core.engine.run import run_recipe
-from zoo_core.engine.transfer import ModelParts, StageMap, apply_freeze, set_train_mode
+from zoo_core.engine.task import Phase
 from zoo_core.errors import ZooError
+from zoo_core.nn import freeze_stages
 from zoo_core.recipe import load_recipe
 
 
@@ -28,7 +30,7 @@ def folder_fixture(tmp_path: Path) -> Path:
     return make_image_folder(tmp_path / "images", classes=3, per_class=8)
 
 
-def _resnet_parts(num_classes: int = 3) -> ModelParts:
+def _resnet_parts(num_classes: int = 3):
     from zoo_classification.model import parts_of
 
     from zoo_core.api import create
@@ -39,21 +41,36 @@ def _resnet_parts(num_classes: int = 3) -> ModelParts:
     return parts
 
 
+def _stages(parts):
+    from zoo_classification.transfer import stage_map
+
+    return stage_map(parts)
+
+
 def test_stages_come_from_feature_info():
     parts = _resnet_parts()
-    stages = StageMap(parts)
+    stages = _stages(parts)
     assert stages.num_stages == len(parts.model.feature_info)
     first = {id(p) for p in stages.params[0]}
     assert id(parts.model.conv1[0].weight if isinstance(parts.model.conv1, torch.nn.Sequential)
               else parts.model.conv1.weight) in first
     assert {id(p) for p in stages.params[-1]} >= {id(p) for p in parts.model.layer4.parameters()}
-    assert {id(p) for p in stages.head_params} == {id(p) for p in parts.model.fc.parameters()}
+    assert {id(p) for p in stages.excluded_params} == {id(p) for p in
+                                                       parts.model.fc.parameters()}
 
 
-def test_param_groups_apply_stage_multipliers_and_skip_decay_on_biases():
-    stages = StageMap(_resnet_parts())
-    groups = param_groups(stages, lr=0.1, weight_decay=0.05, stage_lr_mult=[0.0, 0.5],
-                          head_lr_mult=2.0)
+def _phase(**info) -> Phase:
+    base = {"mode": "fine_tune", "freeze_stages": 0, "unfreeze_at": {}, "stage_lr_mult": [],
+            "head_lr_mult": 1.0}
+    return Phase("p", 1, {}, {**base, **info})
+
+
+def test_param_groups_apply_stage_multipliers_and_skip_decay_on_biases(tmp_path, folder):
+    pipe = build_pipeline(_recipe(tmp_path, folder))
+    task, model = pipe.task, pipe.model
+    opt = {"lr": 0.1, "weight_decay": 0.05}
+    groups = task.param_groups("net", model, opt, _phase(stage_lr_mult=[0.0, 0.5],
+                                                          head_lr_mult=2.0))
     by_name = {g["name"]: g for g in groups}
     assert by_name["stage0"]["lr"] == 0.0 and by_name["stage1"]["lr"] == 0.05
     assert by_name["stage2"]["lr"] == pytest.approx(0.1)  # missing multipliers are 1.0
@@ -62,7 +79,7 @@ def test_param_groups_apply_stage_multipliers_and_skip_decay_on_biases():
     assert all(p.ndim <= 1 for g in groups if g["name"].endswith("/no_decay")
                for p in g["params"])
     with pytest.raises(ZooError, match="stage_lr_mult has 9 multipliers"):
-        param_groups(stages, lr=0.1, weight_decay=0.0, stage_lr_mult=[1.0] * 9)
+        task.param_groups("net", model, opt, _phase(stage_lr_mult=[1.0] * 9))
 
 
 def test_schedules_cosine_step_warmup_and_plateau():
@@ -90,9 +107,11 @@ def test_schedules_cosine_step_warmup_and_plateau():
 
 
 def test_partial_mode_freezes_first_stages_and_keeps_their_norms_in_eval():
+    from zoo_classification.transfer import set_train_mode
+
     parts = _resnet_parts()
-    stages = StageMap(parts)
-    apply_freeze(parts, stages, frozen=2)
+    stages = _stages(parts)
+    freeze_stages(stages, 2)
     set_train_mode(parts, stages, "partial", frozen=2)
     assert not any(p.requires_grad for k in (0, 1) for p in stages.params[k])
     assert all(p.requires_grad for k in range(2, stages.num_stages) for p in stages.params[k])
@@ -115,9 +134,10 @@ def test_feature_extract_leaves_backbone_and_batchnorm_statistics_untouched(tmp_
     recipe = _recipe(tmp_path, folder, mode="feature_extract", epochs=2)
     recipe.train.feature_cache = False  # the image path: the backbone runs every step
     start = {k: v.clone() for k, v in build_pipeline(recipe).model.state_dict().items()}
-    result = run_recipe(recipe, out=tmp_path / "run", progress=False)
-    assert result.fit.cache[0]["used"] is False
-    final = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    run_recipe(recipe, out=tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert state["task"]["cache_notes"][0]["used"] is False
+    final = state["models"]["net"]
     head = {k for k in final if k.startswith("fc.")}
     assert head == {"fc.weight", "fc.bias"}
     for key, value in final.items():
@@ -134,9 +154,9 @@ def test_feature_cache_trains_the_same_head_as_the_image_path(tmp_path, folder):
         recipe.train.feature_cache = cache
         out = tmp_path / f"run_{cache}"
         res = run_recipe(recipe, out=out, progress=False)
-        assert res.fit.cache[0]["used"] is cache
-        state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["model"]
-        results[cache] = (res.fit.history, state)
+        state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+        assert state["task"]["cache_notes"][0]["used"] is cache
+        results[cache] = (res.fit.history, state["models"]["net"])
     (h_on, s_on), (h_off, s_off) = results[True], results[False]
     assert torch.allclose(s_on["fc.weight"], s_off["fc.weight"], atol=1e-5)
     for a, b in zip(h_on, h_off, strict=True):
@@ -150,13 +170,14 @@ def test_random_augmentation_or_input_noise_turns_the_cache_off(tmp_path, folder
     recipe = _recipe(tmp_path, folder, mode="feature_extract",
                      extra="[data.augment]\nhflip = 0.5\n")
     pipe = build_pipeline(recipe)
-    assert pipe.cache_decision() == (False, "training transforms are random ([data.augment])")
+    assert pipe.task.cache_decision(pipe.ctx) == (
+        False, "training transforms are random ([data.augment])")
     recipe = _recipe(tmp_path, folder, mode="feature_extract",
                      extra='[[train.regularizers]]\nname = "input_noise"\nstd = 0.1\n')
-    assert build_pipeline(recipe).cache_decision()[0] is False
-    recipe = _recipe(tmp_path, folder, mode="fine_tune")
-    assert build_pipeline(recipe).cache_decision() == (False, "mode 'fine_tune' trains the "
-                                                              "backbone")
+    pipe = build_pipeline(recipe)
+    assert pipe.task.cache_decision(pipe.ctx)[0] is False
+    pipe = build_pipeline(_recipe(tmp_path, folder, mode="fine_tune"))
+    assert pipe.task.cache_decision(pipe.ctx) == (False, "mode 'fine_tune' trains the backbone")
 
 
 def test_unfreeze_schedule_counts_epochs_from_one(tmp_path, folder):
@@ -164,18 +185,21 @@ def test_unfreeze_schedule_counts_epochs_from_one(tmp_path, folder):
     recipe.model.freeze_stages = 3
     recipe.model.unfreeze_at = {"2": 1, "4": 0}
     pipe = build_pipeline(recipe)
-    assert [pipe.frozen_at(e) for e in range(5)] == [3, 1, 1, 0, 0]
-    assert not any(p.requires_grad for p in pipe.stages.params[0])
-    pipe.set_frozen(pipe.frozen_at(3))
+    pipe.configure_phase(0)
+    task, phase = pipe.task, pipe.phases[0]
+    assert [task._frozen(phase, e) for e in range(5)] == [3, 1, 1, 0, 0]
+    assert not any(p.requires_grad for p in task.stages.params[0])
+    pipe.start_epoch(3)
     assert all(p.requires_grad for p in pipe.model.parameters())
 
 
 def test_build_pipeline_train_step_is_one_optimizer_step(tmp_path, folder):
     pipe = build_pipeline(_recipe(tmp_path, folder))
-    assert set(pipe.loaders) == {"train", "val"} and pipe.val_loader is pipe.loaders["val"]
+    assert set(pipe.loaders) == {"train", "val"} and pipe.loader("val") is pipe.loaders["val"]
     before = {k: v.clone() for k, v in pipe.model.state_dict().items()}
-    loss = pipe.train_step(next(iter(pipe.train_loader)))
-    assert loss.ndim == 0 and math.isfinite(float(loss))
+    values = pipe.train_step(next(iter(pipe.train_loader)))
+    assert set(values) == {"loss", "top1"}
+    assert values["loss"].ndim == 0 and math.isfinite(float(values["loss"]))
     after = pipe.model.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert pipe.device.type == "cpu" and pipe.precision.name == "fp32"
@@ -192,7 +216,7 @@ def test_gradient_accumulation_matches_one_large_batch(tmp_path):
             "train.optimizer.weight_decay=0.0", 'train.schedule.name="none"'])
         run_recipe(recipe, out=tmp_path / f"acc{accum}", progress=False)
         states.append(torch.load(tmp_path / f"acc{accum}" / "checkpoints" / "last.pt",
-                                 weights_only=True)["model"])
+                                 weights_only=True)["models"]["net"])
     for key in states[0]:
         assert torch.allclose(states[0][key], states[1][key], atol=1e-6), key
 
@@ -226,8 +250,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, folder, fre
         run_recipe(recipe, out=tmp_path / "run", progress=False)
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert state["epoch"] == 1 and state["step"] == 0
-    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
-    assert (tmp_path / "run" / "model" / "model.safetensors").exists()
+    assert all(torch.isfinite(v).all() for v in state["models"]["net"].values()
+               if v.is_floating_point())
+    assert (tmp_path / "run" / "models" / "net" / "model.safetensors").exists()
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
 
 
@@ -244,7 +269,7 @@ def test_early_stopping_stops_and_restore_best_chooses_the_final_weights(tmp_pat
     res = run_recipe(recipe, out=tmp_path / "run", progress=False)
     assert res.fit.stopped_early and len(res.fit.history) == 3  # constant lr never improves
     assert "it stopped the run" in (tmp_path / "run" / "report.md").read_text()
-    last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["model"]
+    last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["models"]["net"]
     from tests._engine_helpers import load_run_weights
 
     saved = load_run_weights(tmp_path / "run")
@@ -297,7 +322,7 @@ def test_regularizers_l2_term_and_head_dropout():
     assert float(l2.loss_term(parts.model).detach()) == pytest.approx(expected, rel=1e-5)
     drop = registry().get("regularizer", "dropout").component.create(p=0.5)
     keys = set(parts.model.state_dict())
-    drop.on_model_built(parts.model, parts)
+    drop.on_model_built(parts.model)
     assert set(parts.model.state_dict()) == keys  # timm key names unchanged
     feats = torch.ones(64, parts.head.in_features)
     parts.head.eval()
@@ -315,6 +340,6 @@ def test_bf16_autocast_and_channels_last_train(tmp_path, folder):
     pipe = build_pipeline(recipe)
     assert pipe.model.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
     batch = next(iter(pipe.train_loader))
-    assert pipe.to_device(batch).inputs.is_contiguous(memory_format=torch.channels_last)
-    loss = pipe.train_step(batch)
-    assert math.isfinite(float(loss))
+    assert pipe.to_device(batch)["image"].is_contiguous(memory_format=torch.channels_last)
+    values = pipe.train_step(batch)
+    assert math.isfinite(float(values["loss"]))

@@ -15,7 +15,9 @@ from zoo_core.recipe import (
     load_recipe,
     load_resolved,
     parse_override,
+    recipe_class,
     recipe_from_dict,
+    task_of,
     validate_recipe,
     weights_status,
 )
@@ -140,32 +142,37 @@ def test_missing_required_table_and_key(tmp_path):
 def test_missing_backbone_unless_the_task_needs_none(tmp_path):
     path = write(tmp_path, "r.toml", MINIMAL.replace('backbone = "toy_net"', ""))
     assert one_error(path).startswith("model.backbone: required key is missing")
-    # a task may declare that it builds its own model
+    # a task with its own roles and defaults needs no [model] at all
     picky = write(tmp_path, "p.toml", """
         [recipe]
         task = "picky_task"
         [data]
         dataset = "toy_data"
-        [task_options]
+        [task]
         levels = 3
     """)
     recipe, _ = load_and_validate(picky)
-    assert recipe.model.backbone is None and recipe.task_options == {"levels": 3}
+    assert recipe.task.levels == 3 and not hasattr(recipe, "model")
 
 
-def test_task_checks_its_own_options(tmp_path):
+def test_task_section_is_the_tasks_own_schema(tmp_path):
     picky = write(tmp_path, "p.toml", """
         [recipe]
         task = "picky_task"
         [data]
         dataset = "toy_data"
-        [task_options]
+        [task]
         levels = "many"
     """)
-    assert one_error(picky) == "task_options.levels: picky_task needs an integer `levels`"
-    # a task that checks nothing takes no options: they are not silently ignored
-    path = write(tmp_path, "r.toml", MINIMAL + "[task_options]\nlevels = 3\n")
-    assert "takes no [task_options]" in one_error(path)
+    assert one_error(picky).startswith("task.levels: Input should be a valid integer")
+    picky.write_text(picky.read_text().replace('"many"', "12"))
+    assert one_error(picky) == "task.levels: picky_task takes at most 9 levels"
+    picky.write_text(picky.read_text().replace("levels = 12", "levls = 3"))
+    assert "task.levels: required key is missing" in " ".join(errors_of(picky))
+    assert "unknown key 'levls' in [task]. Did you mean 'levels'?" in " ".join(errors_of(picky))
+    # a task without options takes no [task]: keys there are not silently ignored
+    path = write(tmp_path, "r.toml", MINIMAL + "[task]\nlevels = 3\n")
+    assert one_error(path).startswith("task.levels: unknown key 'levels' in [task].")
 
 
 def test_cross_key_rules(tmp_path):
@@ -244,8 +251,14 @@ def test_unknown_task_dataset_head(tmp_path):
         head = "mpl"
     """)
     problems = errors_of(path)
+    # with the task unknown, its sections ([model] here) cannot be checked: it says which
     assert problems == [
         "recipe.task: Unknown task 'toy_tsk'. Did you mean 'toy_task'? See `zoo list task`.",
+        "data.dataset: Unknown dataset 'toy_dta'. Did you mean 'toy_data'? "
+        "See `zoo list dataset`.",
+    ]
+    path.write_text(path.read_text().replace("toy_tsk", "toy_task"))
+    assert errors_of(path) == [
         "data.dataset: Unknown dataset 'toy_dta'. Did you mean 'toy_data'? "
         "See `zoo list dataset`.",
         "model.head: Unknown head 'mpl'. Did you mean 'mlp'? See `zoo list head`.",
@@ -459,7 +472,7 @@ def test_override_addressing_errors(tmp_path):
 def test_local_weights_present_and_missing(tmp_path):
     path = write(tmp_path, "r.toml", MINIMAL)
     recipe, notes = load_and_validate(path)
-    assert notes == [] and weights_status(recipe.model)[0] is True
+    assert notes == [] and weights_status(task_of(recipe).model_refs(recipe)["net"])[0] is True
     gone = write(tmp_path, "g.toml", MINIMAL.replace('"local"', '"gone"'))
     msg = one_error(gone)
     assert msg.startswith("model.weights: weights file ")
@@ -520,8 +533,8 @@ def test_random_init_choices(tmp_path):
     path = write(tmp_path, "r.toml", MINIMAL.replace('"toy_net"', '"lenet5"')
                  .replace('weights = "local"', ""))
     assert one_error(path) == (
-        "model.weights: backbone 'lenet5' has no pretrained weights: set mode = \"scratch\" "
-        "(or weights = \"none\") to train it from random initialisation, or give a weights URI.")
+        "model.weights: backbone 'lenet5' has no pretrained weights: set weights = \"none\" "
+        "to train it from random initialisation, or give a weights URI.")
     recipe, notes = load_and_validate(path, ["model.mode=scratch"], strict=True)
     assert notes == [] and recipe.model.weights == "none"
     msg = one_error(path, ["model.mode=scratch", "model.weights=hf://org/lenet"])
@@ -560,9 +573,10 @@ def test_dataset_plugin_check_warns_about_downloads(tmp_path):
 
 
 def test_recipe_built_in_code_validates_the_same():
-    recipe = Recipe.model_validate({
+    recipe = recipe_class("toy_task").model_validate({
         "recipe": {"task": "toy_task"}, "data": {"dataset": "toy_data"},
         "model": {"backbone": "toy_nett", "weights": "local"}})
+    assert isinstance(recipe, Recipe)
     assert recipe.source is None
     problems = validate_recipe(recipe)
     assert [p.path for p in problems] == ["model.backbone"]
@@ -578,6 +592,6 @@ def test_recipe_from_dict_reports_like_a_file(tmp_path):
     with pytest.raises(RecipeError) as info:
         recipe_from_dict(data, ["model.mode=frozen"], source="stored recipe")
     assert str(info.value).startswith("Recipe stored recipe has 2 problems")
-    model_problem, train_problem = info.value.problems  # in schema order
-    assert train_problem.startswith("train.epocs: unknown key 'epocs' in [train].")
-    assert model_problem.startswith("model.mode (from --set): 'frozen' is not one of")
+    problems = sorted(info.value.problems)
+    assert problems[0].startswith("model.mode (from --set): 'frozen' is not one of")
+    assert problems[1].startswith("train.epocs: unknown key 'epocs' in [train].")

@@ -21,7 +21,7 @@ from tests._engine_helpers import (
 from zoo_core.recipe import load_resolved
 
 RUN_FILES = ("recipe.toml", "weights.lock.json", "metrics.jsonl", "metrics.csv",
-             "model/config.json", "model/model.safetensors", "checkpoints/last.pt",
+             "models/net/config.json", "models/net/model.safetensors", "checkpoints/last.pt",
              "loss.png", "accuracy.png", "confusion_matrix.png", "per_class.csv",
              "confusion_matrix.csv", "report.md")
 SPLIT_KEY_PREFIXES = ("train/", "val/", "test/")
@@ -84,9 +84,13 @@ def test_eval_and_predict_read_the_run_folder(tiny_run):
     assert evaluated["split"] == "test"
     assert evaluated["metrics"]["test/top1"] == pytest.approx(final["test/top1"])
     assert evaluated["metrics"]["test/loss"] == pytest.approx(final["test/loss"], rel=1e-5)
-    other = cli("eval", str(out / "model"), "--data", str(folder), "--json")
+    other = cli("eval", str(out / "models" / "net"), "--data", str(folder), "--json")
     assert other.exit_code == 0, other.output
-    assert json.loads(other.output)["samples"] == 36  # a bare image folder: all of it
+    scored = json.loads(other.output)
+    assert scored["samples"] == 36  # a bare image folder: all of it
+    # named for what it is: neither the training split nor a test split of the run
+    assert scored["split"] == "eval" and set(scored["metrics"]) >= {"eval/top1", "eval/loss"}
+    assert [t[0] for t in scored["tables"]] == ["per class"]
     image = folder / "class_b" / "img_000.png"
     result = cli("predict", str(out), str(image), str(image), "--topk", "2", "--json")
     assert result.exit_code == 0, result.output
@@ -99,6 +103,26 @@ def test_eval_and_predict_read_the_run_folder(tiny_run):
     assert table.exit_code == 0 and "probability" in table.output
     missing = cli("predict", str(out), str(folder / "nope.png"))
     assert missing.exit_code == 2 and "nope.png" in missing.output
+
+
+def test_wave_1_run_folders_still_load(tiny_run, tmp_path: Path):
+    """Runs written before named roles kept their model in model/: eval, predict and
+    loading it as weights still work."""
+    import shutil
+
+    out, folder, _ = tiny_run
+    old = tmp_path / "old_run"
+    shutil.copytree(out, old)
+    (old / "models" / "net").rename(old / "model")
+    (old / "models").rmdir()
+    final = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    result = cli("eval", str(old), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["metrics"]["test/top1"] == pytest.approx(final["test/top1"])
+    image = folder / "class_b" / "img_000.png"
+    assert cli("predict", str(old), str(image)).exit_code == 0
+    wrong = cli("eval", str(old), "--model", "generator")
+    assert wrong.exit_code == 2 and "drop --model generator" in wrong.output
 
 
 def test_a_finished_run_is_not_resumed_and_out_is_not_overwritten(tiny_run):

@@ -50,7 +50,7 @@ def test_flowers_alexnet_recipe_on_flowers12_with_weights_from_the_hub(env: Fake
     assert rows[-1]["event"] == "final" and rows[-1]["split"] == "val"
     report = (out / "report.md").read_text()
     assert "Frozen-feature cache (feature_extract)" in report and "went through" in report
-    config = json.loads((out / "model" / "config.json").read_text())
+    config = json.loads((out / "models" / "net" / "config.json").read_text())
     assert config["architecture"] == "alexnet" and config["num_classes"] == 12
     assert config["pretrained_cfg"]["input_size"] == [3, 64, 64]
     evaluated = cli("eval", str(out), "--json")

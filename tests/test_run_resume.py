@@ -82,7 +82,7 @@ def test_resume_after_kill_or_ctrl_c_gives_the_uninterrupted_weights(tmp_path: P
     for run in (killed, stopped):
         final = checkpoint_state(run)
         assert final["finished"] and final["epoch"] == 3
-        assert _same(final["model"], reference["model"]), f"{run.name}: weights differ"
+        assert _same(final["models"]["net"], reference["models"]["net"]), f"{run.name}: differ"
         assert _same(load_run_weights(run), load_run_weights(straight))
         lines = (run / "metrics.jsonl").read_text().splitlines()
         assert lines[-1] == (straight / "metrics.jsonl").read_text().splitlines()[-1]

@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("zoo_core.commands.run", "run", "Train and evaluate a TOML recipe."),
     "validate": ("zoo_core.commands.validate", "validate", "Check a recipe without training."),
     "eval": ("zoo_core.commands.run", "eval_cmd", "Evaluate a saved model or run."),
-    "predict": ("zoo_core.commands.run", "predict", "Class probabilities for images."),
+    "predict": ("zoo_core.commands.run", "predict", "Run a trained model's task on inputs."),
     "bench": ("zoo_core.commands.bench", "bench", "Throughput, latency, memory and MFU."),
     "list": ("zoo_core.commands.listing", "list_cmd", "List registered components."),
     "info": ("zoo_core.commands.listing", "info", "Show one component: kind, params, weights."),

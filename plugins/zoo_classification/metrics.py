@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from zoo_core.engine.task import Meter
+
 
 def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Sequence[int]
                  ) -> dict[int, torch.Tensor]:
@@ -64,7 +66,7 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
-class ClassificationMeter:
+class ClassificationMeter(Meter):
     """Loss, top-k accuracy and (optionally) the confusion matrix of one split."""
 
     def __init__(self, num_classes: int, topk: Sequence[int] = (1,), confusion: bool = False):
@@ -79,11 +81,12 @@ class ClassificationMeter:
         self.correct: dict[int, torch.Tensor | int] = {k: 0 for k in self.topk}
         self.cm: torch.Tensor | None = None
 
-    def update(self, out: Any) -> None:
-        logits, targets = out.outputs.detach(), out.targets
+    def update_logits(self, logits: torch.Tensor, targets: torch.Tensor,
+                      loss: torch.Tensor) -> None:
+        logits = logits.detach()
         n = int(targets.shape[0])
         self.count += n
-        self.loss_sum = self.loss_sum + out.loss.detach().float() * n
+        self.loss_sum = self.loss_sum + loss.detach().float() * n
         for k, c in topk_correct(logits, targets, self.topk).items():
             self.correct[k] = self.correct[k] + c
         if self.confusion:

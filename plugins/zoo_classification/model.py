@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo_core.engine.transfer import ModelParts, add_input_dropout
+from zoo_classification.transfer import ModelParts
+from zoo_core.nn import add_input_dropout
 
 
 class Classifier(nn.Module):

@@ -41,6 +41,15 @@ class L2Penalty(Regularizer):
         return 0.5 * self.coef * torch.stack([p.pow(2).sum() for p in params]).sum()
 
 
+def _head_of(model: Any) -> Any:
+    """The classifier of a model: timm's ``get_classifier()``, else a ``head`` module."""
+    get = getattr(model, "get_classifier", None)
+    head = get() if callable(get) else getattr(model, "head", None)
+    if isinstance(head, torch.nn.Module) and any(True for _ in head.parameters()):
+        return head
+    return None
+
+
 class HeadDropout(Regularizer):
     """Dropout on the input of the model's head (its classifier), while it trains.
 
@@ -53,27 +62,30 @@ class HeadDropout(Regularizer):
     def __init__(self, p: float = 0.5):
         self.p = _number("dropout.p", p, 0.0, 1.0)
 
-    def on_model_built(self, model: Any, parts: Any = None) -> None:
-        from zoo_core.engine.transfer import add_input_dropout
-
-        head = getattr(parts, "head", None)
+    def on_model_built(self, model: Any) -> None:
+        head = _head_of(model)
         if head is None:
-            raise ZooError("regularizer 'dropout' needs a model with a head; this task's "
-                           "model has none. Use the backbone's drop_rate instead.")
+            raise ZooError("regularizer 'dropout' needs a model with a head (a classifier: "
+                           "timm's get_classifier() or a `head` module); this task's model has "
+                           "none. Use the backbone's drop_rate instead.")
+        from zoo_core.nn import add_input_dropout
+
         add_input_dropout(head, self.p)
 
 
 class InputNoise(Regularizer):
-    """Adds N(0, std^2) to the inputs of every training batch (on the device)."""
+    """Adds N(0, std^2) to one input of every training batch (on the device): ``key``,
+    the batch's image by default."""
 
     name = "input_noise"
     modifies_inputs = True
 
-    def __init__(self, std: float = 0.05):
+    def __init__(self, std: float = 0.05, key: str = "image"):
         self.std = _number("input_noise.std", std, 0.0)
+        self.key = str(key)
 
     def on_batch(self, batch: Any) -> Any:
-        inputs = getattr(batch, "inputs", None)
-        if inputs is None or not self.std:
+        inputs = batch.get(self.key)
+        if not isinstance(inputs, torch.Tensor) or not self.std:
             return batch
-        return batch._replace(inputs=inputs + torch.randn_like(inputs) * self.std)
+        return {**batch, self.key: inputs + torch.randn_like(inputs) * self.std}

@@ -16,9 +16,6 @@ import torch
 
 from zoo_core.engine.devices import DTYPES
 
-#: precision name -> autocast dtype (None: plain fp32). bf16/fp16 are mixed
-#: precision through autocast, as timm's ``--amp`` and as zoo's training engine.
-
 
 def make_clock(device: torch.device) -> Callable[[], float]:
     """perf_counter, after a device synchronise where the device is asynchronous."""

@@ -206,7 +206,7 @@ def example_input(model: nn.Module, target: ModelTarget, batch_size: int,
     make = getattr(model, "example_input", None)
     if callable(make):
         return make(batch_size).to(device)
-    from zoo_core.modules import data_config
+    from zoo_core.nn.modules import data_config
 
     size = tuple(target.input_size or data_config(model)["input_size"])
     if img_size:
@@ -296,7 +296,7 @@ class Runner:
         target = self.target(spec.model)
         model = build_module(target)
         if spec.model not in self._params:
-            from zoo_core.modules import count_params
+            from zoo_core.nn.modules import count_params
 
             self._params[spec.model] = count_params(model)
         model.train(train)

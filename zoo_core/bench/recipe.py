@@ -32,14 +32,12 @@ from zoo_core.errors import ZooError
 
 def _batch_len(batch: Any) -> int:
     """Samples in a batch: the leading size of its first tensor."""
-    if isinstance(batch, torch.Tensor):
-        return int(batch.shape[0])
-    if isinstance(batch, dict):
-        batch = list(batch.values())
-    if isinstance(batch, (list, tuple)) and batch:
-        return _batch_len(batch[0])
-    raise ZooError(f"zoo bench cannot count the samples in a batch of type "
-                   f"{type(batch).__name__}.")
+    from zoo_core.data.dataset import batch_size
+
+    n = batch_size(batch)
+    if n <= 0:
+        raise ZooError("zoo bench cannot count the samples in a batch of the recipe's loader.")
+    return n
 
 
 def _cycle(loader: Any) -> Iterator[Any]:
@@ -67,10 +65,10 @@ def bench_recipe(path: str, *, overrides: list[str] | None = None, steps: int = 
     build_s = time.perf_counter() - t0
     dev = pipe.device
     clock = make_clock(dev)
-    cache_ok, cache_reason = pipe.cache_decision()
+    pipe.configure_phase(0)
+    pipe.start_epoch(0)
 
     batches = _cycle(pipe.train_loader)
-    pipe.set_train_mode()
     t0 = clock()
     first = next(batches)  # includes starting the worker processes
     first_batch_s = clock() - t0
@@ -108,11 +106,12 @@ def bench_recipe(path: str, *, overrides: list[str] | None = None, steps: int = 
     data_s, comp_s = sum(data_t), sum(comp_t)
     bottleneck = "data loading" if data_s > comp_s else "compute"
     r, t = recipe, recipe.train
+    models = "; ".join(text for _, text in pipe.task.describe(recipe)[:1]) or ", ".join(
+        pipe.specs)
     row: dict[str, Any] = {
         "recipe": str(path),
-        "model": r.model.backbone,
-        "head": r.model.head,
-        "mode": r.model.mode,
+        "task": pipe.task.name,
+        "model": models,
         "dataset": r.data.dataset,
         "device": str(dev),
         "precision": t.precision,
@@ -130,10 +129,9 @@ def bench_recipe(path: str, *, overrides: list[str] | None = None, steps: int = 
         "compute_only_samples_per_sec": round(compute_only, 2),
         "first_batch_s": round(first_batch_s, 3),
         "build_s": round(build_s, 3),
-        "feature_cache": ("usable: " if cache_ok else "not used: ") + cache_reason,
         "bottleneck": bottleneck,
     }
-    hint = make_hint(row, recipe, cache_ok=cache_ok, cache_reason=cache_reason, device=dev)
+    hint = make_hint(row, recipe, task_tips=pipe.task.bench_hints(row, pipe.ctx), device=dev)
     row["hint"] = hint
     env = environment(dev)
     settings = {"steps": steps, "warmup": warmup, "overrides": list(overrides or []),
@@ -142,9 +140,10 @@ def bench_recipe(path: str, *, overrides: list[str] | None = None, steps: int = 
             "settings": settings}
 
 
-def make_hint(row: dict[str, Any], recipe: Any, *, cache_ok: bool, cache_reason: str,
+def make_hint(row: dict[str, Any], recipe: Any, *, task_tips: list[str],
               device: torch.device) -> str:
-    """What to change first, given the bottleneck and the recipe's settings."""
+    """What to change first, given the bottleneck, the recipe's settings and the task's
+    own advice (``Task.bench_hints``)."""
     tips: list[str] = []
     cpus = os.cpu_count() or 1
     if row["bottleneck"] == "data loading":
@@ -154,17 +153,7 @@ def make_hint(row: dict[str, Any], recipe: Any, *, cache_ok: bool, cache_reason:
                         f"data.num_workers = {min(4, cpus)} overlaps loading with compute")
         elif workers < cpus:
             tips.append(f"raise data.num_workers (now {workers}; this machine has {cpus} CPUs)")
-        if cache_ok and recipe.train.feature_cache is False:
-            tips.append("set train.feature_cache = true: the frozen backbone's features are "
-                        "computed once and later epochs skip loading and the backbone")
-        elif cache_ok:
-            tips.append("zoo run will use the frozen-feature cache, so this loading cost is "
-                        "paid once, in the first pass")
-        elif recipe.model.mode != "feature_extract":
-            tips.append("mode = \"feature_extract\" (frozen backbone) enables the frozen-feature "
-                        "cache, which pays for loading once")
-        else:
-            tips.append(f"the frozen-feature cache is off: {cache_reason}")
+        tips += task_tips
         if device.type == "cuda" and not row.get("pin_memory", True):
             tips.append("data.pin_memory = true speeds host-to-GPU copies")
     else:
@@ -174,9 +163,7 @@ def make_hint(row: dict[str, Any], recipe: Any, *, cache_ok: bool, cache_reason:
         if recipe.train.precision == "fp32":
             tips.append("try train.precision = \"bf16\" where the hardware has it "
                         "(`zoo bench MODEL --best` shows the gain)")
-        if recipe.model.mode == "fine_tune" and recipe.train.epochs > 1:
-            tips.append("mode = \"feature_extract\" with the frozen-feature cache trains only "
-                        "the head, if fine-tuning is not essential")
+        tips += task_tips
         if not recipe.train.compile:
             tips.append("train.compile = true can fuse small ops")
     return ("Hint: " + "; ".join(tips[:3]) + ".") if tips else ""
@@ -189,7 +176,7 @@ def recipe_table_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     share = f" ({100 * r['data_fraction']:.0f}% of the step)" if r["data_fraction"] else ""
     return [
         ("recipe", r["recipe"]),
-        ("model / head / mode", f"{r['model']} / {r['head']} / {r['mode']}"),
+        ("task / models", f"{r['task']} / {r['model']}"),
         ("data set / workers", f"{r['dataset']} / {r['num_workers']}"),
         ("device / precision", f"{r['device']} / {r['precision']}"
                                f"{' / channels_last' if r['channels_last'] else ''}"
@@ -203,5 +190,4 @@ def recipe_table_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("compute alone samples/s", f"{r['compute_only_samples_per_sec']:,.1f}"),
         ("first batch s (worker start-up)", f"{r['first_batch_s']:.2f}"),
         ("pipeline build s", f"{r['build_s']:.2f}"),
-        ("feature cache", r["feature_cache"]),
     ]

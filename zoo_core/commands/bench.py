@@ -104,6 +104,7 @@ def _bench_models(models: list[str], *, batch_sizes: Sequence[str], img_size: in
     from rich.live import Live
 
     from zoo_core.bench import models as B
+    from zoo_core.bench.measure import sig
     from zoo_core.bench.report import write_report
 
     settings = B.BenchSettings(mode=mode, device=device, img_size=img_size, warmup=warmup,
@@ -150,7 +151,7 @@ def _bench_models(models: list[str], *, batch_sizes: Sequence[str], img_size: in
         "precisions": precs, "channels_last": layouts, "compile": compiles,
         "batch_sizes": sizes, "best": best,
     }
-    env = {**env, "peak_tflops": {p: round(B.matmul_peak(dev, p) / 1e12, 4)
+    env = {**env, "peak_tflops": {p: sig(B.matmul_peak(dev, p) / 1e12)
                                   for p in dict.fromkeys(r["precision"] for r in rows)
                                   if not all(x.get("error") for x in rows
                                              if x["precision"] == p)}}

@@ -48,7 +48,7 @@ def component_info(comp: Component, tag: str | None = None) -> dict[str, Any]:
         "data_config": None,
     }
     if comp.kind in {"backbone", "gan", "sr", "segmentation"}:
-        from zoo_core.modules import count_params, data_config
+        from zoo_core.nn.modules import count_params, data_config
 
         model = comp.create()
         info["param_count"] = count_params(model)

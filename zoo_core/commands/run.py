@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -70,56 +71,92 @@ def run(recipe: str | None, overrides: tuple[str, ...], out: str | None, resume:
 
 @click.command("eval")
 @click.argument("run_or_model", type=click.Path(exists=True, file_okay=False))
-@click.option("--data", help="An image folder, or a data set name (default: the run's data).")
+@click.option("--data", help="A folder, or a data set name (default: the run's data).")
 @click.option("--split", type=click.Choice(["train", "val", "test"]),
               help="Which split (default: the recipe's eval split, else test, val, train).")
+@click.option("--model", "role", metavar="ROLE",
+              help="Which of a run's models (default: the task's main one).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a data key of the evaluation, e.g. --set data.root=/data.")
+              help="Override a key of the evaluation, e.g. --set data.root=/data.")
 @click.option("--batch-size", type=int, help="Evaluation batch size.")
 @click.option("--device", help="auto, cpu, mps, cuda or cuda:N.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def eval_cmd(run_or_model: str, data: str | None, split: str | None,
+def eval_cmd(run_or_model: str, data: str | None, split: str | None, role: str | None,
              overrides: tuple[str, ...], batch_size: int | None, device: str | None,
              as_json: bool) -> None:
-    """Evaluate a saved model (a run folder or a model folder)."""
+    """Evaluate a run's models (or a saved model folder) with its task's metrics.
+
+    Data given with --data that has no split folders is evaluated whole and
+    reported as the `eval` split.
+    """
     from zoo_core.engine.evaluate import evaluate_saved
 
-    result = evaluate_saved(run_or_model, data=data, split=split, device=device,
+    result = evaluate_saved(run_or_model, data=data, split=split, device=device, role=role,
                             batch_size=batch_size, overrides=list(overrides))
     if as_json:
         emit_json(result)
         return
-    emit_table(f"{result['model']} on {result['split']} ({result['samples']} images)",
+    emit_table(f"{result['model']} on {result['split']} ({result['samples']} samples)",
                ["metric", "value"],
                [[k, f"{v:.4f}"] for k, v in result["metrics"].items()])
-    details = result.get("details") or {}
-    if details.get("classes") and len(details["classes"]) <= 40:
-        emit_table("per class", ["class", "accuracy", "F1", "support"],
-                   [[c, "-" if a is None else f"{a:.4f}", "-" if f is None else f"{f:.4f}", s]
-                    for c, a, f, s in zip(details["classes"], details["per_class_acc"],
-                                          details["per_class_f1"], details["support"],
-                                          strict=True)])
+    for title, header, rows in result.get("tables", []):
+        emit_table(title, header, [["-" if v is None else f"{v:.4f}" if isinstance(v, float)
+                                    else v for v in row] for row in rows])
     for path in result.get("skipped", []):
         click.echo(f"skipped unreadable image: {path}", err=True)
 
 
-@click.command("predict")
+def parse_task_options(tokens: tuple[str, ...]) -> tuple[list[str], dict[str, Any]]:
+    """(inputs, options) from ``img.png --topk 3 --label=2 --flag``: values are TOML
+    literals (else strings); an option with no value is True."""
+    from zoo_core.recipe.reading import literal
+
+    inputs: list[str] = []
+    options: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.startswith("--") and len(token) > 2:
+            key, eq, value = token[2:].partition("=")
+            key = key.replace("-", "_")
+            if eq:
+                options[key] = literal(value)
+            elif i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+                options[key] = literal(tokens[i + 1])
+                i += 1
+            else:
+                options[key] = True
+        else:
+            inputs.append(token)
+        i += 1
+    return inputs, options
+
+
+@click.command("predict", context_settings={"ignore_unknown_options": True})
 @click.argument("run_or_model", type=click.Path(exists=True, file_okay=False))
-@click.argument("images", nargs=-1, required=True)
-@click.option("--topk", "-k", type=click.IntRange(min=1), default=5, show_default=True,
-              help="How many classes to show per image.")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--model", "role", metavar="ROLE",
+              help="Which of a run's models (default: all the task needs).")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for files the task "
+              "writes (masks, sample grids, upscaled images).")
 @click.option("--device", help="auto, cpu, mps, cuda or cuda:N.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def predict(run_or_model: str, images: tuple[str, ...], topk: int, device: str | None,
-            as_json: bool) -> None:
-    """Class probabilities (softmax) for IMAGES from a saved model or run folder."""
-    from zoo_core.engine.evaluate import predict_images
+def predict(run_or_model: str, args: tuple[str, ...], role: str | None, out: str | None,
+            device: str | None, as_json: bool) -> None:
+    """Run a trained model's task on INPUTS (image files; none for a generator).
 
-    results = predict_images(run_or_model, list(images), topk=topk, device=device)
+    Further --options belong to the task: classification takes --topk K, a GAN
+    --n N and --label L, and so on (`zoo info TASK`).
+    """
+    from zoo_core.engine.evaluate import predict as run_predict
+
+    inputs, options = parse_task_options(args)
+    task, results = run_predict(run_or_model, inputs, options=options, role=role,
+                                device=device, out=out)
     if as_json:
         emit_json(results)
         return
-    for item in results:
-        click.echo(item["image"])
-        emit_table("", ["class", "probability"],
-                   [[p["class"], f"{p['probability']:.4f}"] for p in item["predictions"]])
+    for title, header, rows in task.render_predictions(results):
+        if title:
+            click.echo(title)
+        emit_table("", header, rows)

@@ -8,21 +8,20 @@ import click
 
 
 def _highlights(recipe: Any) -> list[tuple[str, str]]:
-    m, d, t = recipe.model, recipe.data, recipe.train
+    from zoo_core.recipe import task_of
+
+    d, t = recipe.data, recipe.train
+    task = task_of(recipe)
     rows = [
-        ("task", recipe.recipe.task),
+        ("task", task.name),
         ("data", d.dataset + (f" at {d.root}" if d.root else "")
          + (f", {d.subset_per_class} per class" if d.subset_per_class else "")),
-        ("model", f"{m.backbone or '-'} + {m.head} head, mode {m.mode}, weights {m.weights}"),
+        *task.describe(recipe),
         ("train", f"{t.epochs} epochs, batch {t.batch_size}"
          + (f" x{t.grad_accum}" if t.grad_accum > 1 else "")
-         + f", {t.optimizer.name} lr {t.optimizer.lr:g}, schedule {t.schedule.name}, "
-         f"{t.precision}, device {t.device}"),
+         + f", {t.precision}, device {t.device}"),
+        ("checkpoint", f"best {t.checkpoint.monitor} ({t.checkpoint.mode})"),
     ]
-    if recipe.stages:
-        rows.append(("stages", "; ".join(
-            f"{s.name}: {s.epochs} ep" + (f" {s.mode}" if s.mode else "")
-            + (f" lr {s.lr:g}" if s.lr else "") for s in recipe.stages)))
     if t.regularizers:
         rows.append(("regularizers", ", ".join(r.name for r in t.regularizers)))
     if t.early_stopping.enabled:

@@ -117,9 +117,11 @@ def cache_remove(specs: tuple[str, ...]) -> None:
 @click.option("--license", "license_", metavar="ID",
               help="License id for the card (e.g. apache-2.0); default: from the recipe.")
 @click.option("--message", "-m", help="Commit message.")
+@click.option("--model", "role", metavar="ROLE",
+              help="Which of a run's models (default: the task's main one).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def push(path: str, repo_id: str, private: bool, revision: str | None, dry_run: str | None,
-         license_: str | None, message: str | None, as_json: bool) -> None:
+         license_: str | None, message: str | None, role: str | None, as_json: bool) -> None:
     """Upload a trained model (a run folder or a saved model) to the Hub as one commit.
 
     The commit holds config.json, model.safetensors and a README.md model card
@@ -129,7 +131,7 @@ def push(path: str, repo_id: str, private: bool, revision: str | None, dry_run: 
     from zoo_core.weights.publish import push as do_push
 
     result = do_push(path, repo_id, private=private, revision=revision, dry_run=dry_run,
-                     license=license_, message=message)
+                     license=license_, message=message, role=role)
     if as_json:
         emit_json(result.as_dict())
     elif result.folder is not None:

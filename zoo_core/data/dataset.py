@@ -1,12 +1,19 @@
-"""The torch side of a split: decode, convert, transform, collate.
+"""The torch side of a split: load a sample dict, transform it, collate dicts.
 
-Two properties the engine relies on:
+Samples are dicts (``{"image": ..., "label": 3}``, ``{"image": ..., "mask": ...}``,
+``{"lr": ..., "hr": ...}``); a task's transform takes the sample dict and
+returns the dict of tensors the model sees, so image and target are
+transformed together where they must be (torchvision ``transforms.v2`` does
+that for ``tv_tensors``). Two properties the engine relies on:
 
-* **Bad images never crash a worker.** A file that does not decode comes
+* **Bad samples never crash a worker.** A file that does not decode comes
   back as a :class:`~zoo_core.data.sources.BadSample` naming its path; the
   collate function drops it from the batch and the engine reports it (skip
   with a warning, or stop with a :class:`~zoo_core.errors.DataError`, as the
-  recipe says), in the main process, without a worker traceback.
+  recipe says), in the main process, without a worker traceback. A
+  :class:`~zoo_core.errors.ZooError` raised by a source or a transform (a
+  mask that does not match its image...) always stops the run, with its own
+  message.
 * **Augmentation is a function of (seed, epoch, index).** The sampler hands
   ``(index, epoch)`` to ``__getitem__``, which seeds the random transforms
   from them. Which worker loads a sample, how many workers there are, and
@@ -15,14 +22,14 @@ Two properties the engine relies on:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
 from zoo_core.data.sources import BadSample, Source
-from zoo_core.errors import DataError
+from zoo_core.errors import DataError, ZooError
 
 _MIX = 0x9E3779B97F4A7C15  # odd 64-bit constant (golden ratio) to spread seeds
 
@@ -35,61 +42,88 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
     return h & 0x7FFFFFFFFFFFFFFF
 
 
-class Batch(NamedTuple):
-    """A collated batch: stacked inputs, targets, and the samples left out."""
+class Batch(dict):  # type: ignore[type-arg]
+    """A collated batch: the stacked sample dicts, plus the samples left out."""
 
-    inputs: torch.Tensor | None
-    targets: torch.Tensor | None
     skipped: tuple[BadSample, ...] = ()
 
+    @property
+    def empty(self) -> bool:
+        return not self
 
-class ImageDataset(Dataset):
-    """``source`` through ``transform``; items are ``(tensor, label)`` or a BadSample."""
 
-    def __init__(self, source: Source, transform: Callable[[Any], torch.Tensor], *,
-                 mode: str = "RGB", random: bool = False, seed: int = 0):
+def batch_size(batch: Mapping[str, Any]) -> int:
+    """Samples in a batch: the leading size of its first tensor."""
+    for value in batch.values():
+        if isinstance(value, torch.Tensor):
+            return int(value.shape[0]) if value.ndim else 1
+        if isinstance(value, (list, tuple)):
+            return len(value)
+    return 0
+
+
+class SampleDataset(Dataset):
+    """``source.sample(i)`` through ``transform``; items are dicts or BadSamples."""
+
+    def __init__(self, source: Source, transform: Callable[[dict[str, Any]], dict[str, Any]], *,
+                 random: bool = False, seed: int = 0):
         self.source = source
         self.transform = transform
-        self.mode = mode
         self.random = random
         self.seed = seed
 
     def __len__(self) -> int:
         return len(self.source)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int] | BadSample:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any] | BadSample:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
         try:
-            img = self.source.load(index)
-            if img.mode != self.mode:
-                img = img.convert(self.mode)
+            sample = self.source.sample(index)
+        except ZooError as exc:
+            return BadSample(self.source.describe(index), str(exc), fatal=True)
         except Exception as exc:  # noqa: BLE001 - any decoder failure is a data problem
             return BadSample(self.source.describe(index), f"{type(exc).__name__}: {exc}")
-        if not self.random:
-            return self.transform(img), self.source.label(index)
-        # Seed the (global-RNG) torchvision transforms for this sample only,
-        # and give the caller's RNG back untouched.
-        state = torch.get_rng_state()
-        torch.default_generator.manual_seed(sample_seed(self.seed, epoch, index))
         try:
-            x = self.transform(img)
-        finally:
-            torch.set_rng_state(state)
-        return x, self.source.label(index)
+            if not self.random:
+                return self.transform(sample)
+            # Seed the (global-RNG) torchvision transforms for this sample only,
+            # and give the caller's RNG back untouched.
+            state = torch.get_rng_state()
+            torch.default_generator.manual_seed(sample_seed(self.seed, epoch, index))
+            try:
+                return self.transform(sample)
+            finally:
+                torch.set_rng_state(state)
+        except ZooError as exc:
+            return BadSample(self.source.describe(index), str(exc), fatal=True)
 
 
-def collate(items: Sequence[tuple[torch.Tensor, int] | BadSample]) -> Batch:
+def _stack(values: list[Any]) -> Any:
+    first = values[0]
+    if isinstance(first, torch.Tensor):
+        return torch.stack(values)
+    if isinstance(first, bool):
+        return torch.tensor(values, dtype=torch.bool)
+    if isinstance(first, int):
+        return torch.tensor(values, dtype=torch.long)
+    if isinstance(first, float):
+        return torch.tensor(values, dtype=torch.float32)
+    return list(values)
+
+
+def collate(items: Sequence[Mapping[str, Any] | BadSample]) -> Batch:
+    """Stack the good samples key by key; keep the bad ones aside."""
     good = [it for it in items if not isinstance(it, BadSample)]
-    bad = tuple(it for it in items if isinstance(it, BadSample))
-    if not good:
-        return Batch(None, None, bad)
-    inputs = torch.stack([x for x, _ in good])
-    targets = torch.tensor([y for _, y in good], dtype=torch.long)
-    return Batch(inputs, targets, bad)
+    batch = Batch()
+    batch.skipped = tuple(it for it in items if isinstance(it, BadSample))
+    if good:
+        for key in good[0]:
+            batch[key] = _stack([it[key] for it in good])
+    return batch
 
 
 class BadImagePolicy:
-    """Reports bad images once each: a warning (skip) or a DataError (fail)."""
+    """Reports bad samples once each: a warning (skip) or a DataError (fail)."""
 
     def __init__(self, policy: str = "skip", warn: Callable[[str], None] | None = None):
         if policy not in {"skip", "fail"}:
@@ -100,6 +134,8 @@ class BadImagePolicy:
 
     def check(self, skipped: Sequence[BadSample]) -> None:
         for bad in skipped:
+            if bad.fatal:
+                raise DataError(f"{bad.where}: {bad.error}")
             if self.policy == "fail":
                 raise DataError(
                     f"Cannot read image {bad.where!r} ({bad.error}). Replace or delete the "

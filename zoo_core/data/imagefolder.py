@@ -87,3 +87,25 @@ def scan_image_folder(root: str | os.PathLike[str], *, name: str = "imagefolder"
     if missing:
         notes.append(f"classes with no training images: {', '.join(missing)}")
     return DatasetSplits(class_names, splits, name, notes)
+
+
+def scan_images(root: str | os.PathLike[str], *, name: str = "images") -> DatasetSplits:
+    """Every image under ``root`` (recursively), unlabelled; ``root/{train,val,test}/``
+    folders become those splits."""
+    from zoo_core.data.sources import ImageFilesSource
+
+    root = Path(root).expanduser()
+    layout = "Expected a folder of images (sub-folders are searched too)."
+    if not root.is_dir():
+        what = "does not exist" if not root.exists() else "is a file, not a folder"
+        raise DataError(f"data.root {str(root)!r} {what}. {layout}")
+    folders = split_folders(root) or {"train": root}
+    splits: dict[str, Source] = {}
+    for split, folder in folders.items():
+        files = _images_under(folder)
+        if files:
+            splits[split] = ImageFilesSource(files)
+    if "train" not in splits:
+        raise DataError(f"No image files under {str(folders['train'])!r} (looked for "
+                        f"{', '.join(sorted(IMAGE_EXTENSIONS))}). {layout}")
+    return DatasetSplits([], splits, name)

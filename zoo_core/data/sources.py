@@ -1,8 +1,11 @@
 """Sources: the samples of one split, before any transform. No torch here.
 
-A source knows how many samples it holds, the label of each without decoding
-the image (so splits and few-shot subsets are cheap), how to load one image,
-and how to name a sample in a message (its path, for files on disk).
+A source knows how many samples it holds, how to load one as a dict
+(``{"image": PIL image, "label": 3}``, or whatever a data set pairs: an image
+and its mask...), how to name a sample in a message (its path, for files on
+disk) and, when the data has class labels, the label of each sample without
+decoding anything (so splits stratify and few-shot subsets are cheap).
+Unlabelled sources (``labels() -> None``) are split at random.
 """
 
 from __future__ import annotations
@@ -23,13 +26,17 @@ class BadSample:
 
     where: str
     error: str
+    #: a problem no policy may skip (a mask that does not match its image...)
+    fatal: bool = False
 
 
 class Source:
-    """The samples of one split. Subclasses implement ``__len__``, ``label``,
-    ``load`` and ``describe``."""
+    """The samples of one split. Subclasses implement ``__len__``, ``load`` and
+    ``describe``, and ``label`` when they have labels (``labelled = True``), or
+    override ``sample`` for samples that are more than one image."""
 
-    classes: list[str]
+    classes: list[str] = []
+    labelled = False
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -37,12 +44,21 @@ class Source:
     def label(self, index: int) -> int:
         raise NotImplementedError
 
-    def labels(self) -> list[int]:
+    def labels(self) -> list[int] | None:
+        """Every sample's class index, or None for unlabelled data."""
+        if not self.labelled:
+            return None
         return [self.label(i) for i in range(len(self))]
 
     def load(self, index: int) -> Any:
         """The decoded image (a PIL image); raises on an unreadable file."""
         raise NotImplementedError
+
+    def sample(self, index: int) -> dict[str, Any]:
+        """The sample dict: ``{"image": ...}`` plus ``"label"`` for labelled data."""
+        if self.labelled:
+            return {"image": self.load(index), "label": self.label(index)}
+        return {"image": self.load(index)}
 
     def describe(self, index: int) -> str:
         return f"sample {index}"
@@ -50,6 +66,8 @@ class Source:
 
 class LabelledSource(Source):
     """A source whose labels are a list known up front."""
+
+    labelled = True
 
     def __init__(self, targets: Sequence[int], classes: Sequence[str]):
         self.targets = [int(t) for t in targets]
@@ -65,6 +83,31 @@ class LabelledSource(Source):
         return list(self.targets)
 
 
+def open_image(path: Path) -> Any:
+    """A decoded PIL image; a truncated file fails here and not in a transform."""
+    from PIL import Image
+
+    img = Image.open(path)
+    img.load()
+    return img
+
+
+class ImageFilesSource(Source):
+    """Image files on disk without labels (GANs, super-resolution, autoencoders)."""
+
+    def __init__(self, files: Sequence[Path]):
+        self.files = [Path(f) for f in files]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def load(self, index: int) -> Any:
+        return open_image(self.files[index])
+
+    def describe(self, index: int) -> str:
+        return str(self.files[index])
+
+
 class FileSource(LabelledSource):
     """Image files on disk with their labels."""
 
@@ -75,11 +118,7 @@ class FileSource(LabelledSource):
         self.files = [Path(f) for f in files]
 
     def load(self, index: int) -> Any:
-        from PIL import Image
-
-        img = Image.open(self.files[index])
-        img.load()  # decode now, so a truncated file fails here and not in a transform
-        return img
+        return open_image(self.files[index])
 
     def describe(self, index: int) -> str:
         return str(self.files[index])
@@ -134,6 +173,7 @@ class SubsetSource(Source):
     def __init__(self, base: Source, indices: Sequence[int],
                  label_map: dict[int, int] | None = None, classes: Sequence[str] | None = None):
         self.base = base
+        self.labelled = base.labelled
         self.indices = list(indices)
         self.label_map = label_map
         self.classes = list(classes) if classes is not None else list(base.classes)
@@ -145,8 +185,10 @@ class SubsetSource(Source):
         raw = self.base.label(self.indices[index])
         return self.label_map[raw] if self.label_map is not None else raw
 
-    def labels(self) -> list[int]:
+    def labels(self) -> list[int] | None:
         base = self.base.labels()
+        if base is None:
+            return None
         if self.label_map is None:
             return [base[i] for i in self.indices]
         return [self.label_map[base[i]] for i in self.indices]
@@ -154,13 +196,20 @@ class SubsetSource(Source):
     def load(self, index: int) -> Any:
         return self.base.load(self.indices[index])
 
+    def sample(self, index: int) -> dict[str, Any]:
+        sample = self.base.sample(self.indices[index])
+        if self.label_map is not None and "label" in sample:
+            sample["label"] = self.label_map[sample["label"]]
+        return sample
+
     def describe(self, index: int) -> str:
         return self.base.describe(self.indices[index])
 
 
 @dataclass
 class DatasetSplits:
-    """What a data set plugin returns: class names and a source per split.
+    """What a data set plugin returns: class names (empty for unlabelled data) and a
+    source per split.
 
     ``splits`` holds ``train`` and, when the data set defines them, ``val``
     and ``test``. ``notes`` are remarks worth showing the user (a class

@@ -1,7 +1,9 @@
-"""Seeded, stratified splits, class filters and few-shot subsets. No torch here.
+"""Seeded splits (stratified when the data has labels), class filters and
+few-shot subsets. No torch here.
 
-Everything is a pure function of the labels and a seed, so the same recipe
-always trains and evaluates on the same images (and a resumed run does too).
+Everything is a pure function of the labels (or of the sample count, for
+unlabelled data) and a seed, so the same recipe always trains and evaluates
+on the same images (and a resumed run does too).
 """
 
 from __future__ import annotations
@@ -93,6 +95,9 @@ def prepare_splits(data: DatasetSplits, *, val_fraction: float = 0.2, test_fract
     """
     if "train" not in data.splits:
         raise DataError(f"Data set {data.name!r} has no training split.")
+    if (classes or subset_per_class) and data.splits["train"].labels() is None:
+        raise DataError(f"Data set {data.name!r} has no class labels, so data.classes and "
+                        "data.subset_per_class do not apply; remove them.")
     if classes:
         data = keep_classes(data, classes)
     notes = list(data.notes)
@@ -106,16 +111,19 @@ def prepare_splits(data: DatasetSplits, *, val_fraction: float = 0.2, test_fract
     elif "test" in splits and test_fraction > 0:
         notes.append(f"data.test_fraction ignored: {data.name!r} has its own test split")
     if carve:
-        parts = stratified_split(train.labels(), carve, seed)
+        labels = train.labels()
+        # unlabelled data is one class: a seeded random split with the same rules
+        parts = stratified_split(labels if labels is not None else [0] * len(train), carve,
+                                 seed)
         for name, idx in parts.items():
             splits[name] = SubsetSource(train, idx)
         notes.append(
-            "carved from train (seeded, stratified): "
+            f"carved from train (seeded{', stratified' if labels is not None else ''}): "
             + ", ".join(f"{name} {frac:g}" for name, frac in carve.items())
         )
     if subset_per_class:
         train_split = splits["train"]
-        idx = per_class_subset(train_split.labels(), subset_per_class, seed)
+        idx = per_class_subset(train_split.labels() or [], subset_per_class, seed)
         splits["train"] = SubsetSource(train_split, idx)
         notes.append(f"train keeps at most {subset_per_class} images per class")
     for name, src in splits.items():

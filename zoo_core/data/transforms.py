@@ -1,12 +1,18 @@
 """Transforms built from a backbone's data config, as timm's
-``resolve_data_config`` + ``create_transform`` do.
+``resolve_data_config`` + ``create_transform`` do, with torchvision's
+``transforms.v2``.
 
 Evaluation: resize the short side to ``size / crop_pct``, center-crop
-``size``, to tensor, normalize. Training adds only label-preserving
-augmentation (random resized crop, horizontal flip, rotation, color jitter,
-Gaussian noise and blur), each switched on in ``[data.augment]``. With none
-on, the training transform equals the evaluation one: deterministic, so the
-features of a frozen backbone can be cached.
+``size``, to tensor, normalize. Training adds the augmentation switched on
+in ``[data.augment]`` (random resized crop, horizontal flip, rotation, color
+jitter, Gaussian noise and blur). With none on, the training transform
+equals the evaluation one: deterministic, so the features of a frozen
+backbone can be cached.
+
+Every pipeline here is a ``v2.Compose`` and takes a whole sample dict:
+geometric steps move ``tv_tensors.Mask`` / bounding boxes together with the
+image (nearest-neighbour for masks), photometric steps and the
+normalisation touch images only, and plain values (a label) pass through.
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torchvision import transforms as T
+from torchvision import tv_tensors
 from torchvision.transforms import InterpolationMode
+from torchvision.transforms import v2 as T
 
-from zoo_core.modules import data_config as _model_data_config
+from zoo_core.nn.modules import data_config as _model_data_config
 
 _INTERPOLATION = {
     "nearest": InterpolationMode.NEAREST,
@@ -96,22 +103,31 @@ def _normalize(cfg: Mapping[str, Any]) -> Any:
     return T.Normalize(mean=list(cfg["mean"]), std=list(cfg["std"]))
 
 
-class GaussianNoise:
-    """Adds N(0, std^2) noise to a [0, 1] tensor image and clips it back."""
+class GaussianNoise(T.Transform):
+    """Adds N(0, std^2) noise to a [0, 1] float image (never a mask) and clips it back."""
+
+    _transformed_types = (tv_tensors.Image,)
 
     def __init__(self, std: float):
+        super().__init__()
         self.std = float(std)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return (x + torch.randn_like(x) * self.std).clamp_(0.0, 1.0)
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        noisy = (inpt + torch.randn_like(inpt) * self.std).clamp_(0.0, 1.0)
+        return tv_tensors.wrap(noisy, like=inpt)
 
-    def __repr__(self) -> str:
-        return f"GaussianNoise(std={self.std})"
+    def extra_repr(self) -> str:
+        return f"std={self.std}"
+
+
+def to_float_image() -> list[Any]:
+    """PIL or uint8 image -> float tensor in [0, 1] (what ``ToTensor`` did in v1)."""
+    return [T.ToImage(), T.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True)]
 
 
 def eval_transform(cfg: Mapping[str, Any]) -> Any:
     """Deterministic: resize, center crop, tensor, normalize."""
-    return T.Compose([*_resize_crop(cfg), T.ToTensor(), _normalize(cfg)])
+    return T.Compose([*_resize_crop(cfg), *to_float_image(), _normalize(cfg)])
 
 
 def train_transform(cfg: Mapping[str, Any], augment: Any = None) -> Any:
@@ -146,9 +162,25 @@ def train_transform(cfg: Mapping[str, Any], augment: Any = None) -> Any:
     if blur:
         kernel = 2 * math.ceil(3 * blur) + 1
         steps.append(T.RandomApply([T.GaussianBlur(kernel, sigma=(0.1, blur))], p=0.5))
-    steps.append(T.ToTensor())
+    steps.extend(to_float_image())
     noise = float(_aug(augment, "noise"))
     if noise:
         steps.append(GaussianNoise(noise))
     steps.append(_normalize(cfg))
     return T.Compose(steps)
+
+
+def for_sample(transform: Any, mode: str) -> Any:
+    """A sample-dict transform: convert ``sample["image"]`` to PIL ``mode`` first,
+    then run ``transform`` (a v2 pipeline) on the whole dict."""
+
+    def apply(sample: dict[str, Any]) -> dict[str, Any]:
+        img = sample["image"]
+        if getattr(img, "mode", mode) != mode:
+            sample = {**sample, "image": img.convert(mode)}
+        out = transform(sample)
+        # tv_tensors stay tv_tensors through collate's torch.stack; plain tensors are simpler
+        return {k: v.as_subclass(torch.Tensor) if isinstance(v, torch.Tensor) else v
+                for k, v in out.items()}
+
+    return apply

@@ -1,34 +1,32 @@
-"""``zoo eval`` and ``zoo predict`` over a saved model or a run folder."""
+"""``zoo eval`` and ``zoo predict`` over a run folder or a saved model folder.
+
+Both dispatch to the task that trained the model (``config.json`` records
+it): evaluation runs the task's ``eval_step`` and meter over a split, through
+the same pipeline ``zoo run`` builds, with the saved models in place of the
+recipe's weights; prediction is the task's ``predict``.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from zoo_core.engine.rundir import model_folder
-from zoo_core.errors import DataError, ZooError
+from zoo_core.errors import DataError, ZooError, suggestion
 
 
 @dataclass
-class SavedModel:
+class Saved:
+    """One saved model, rebuilt and loaded."""
+
     folder: Path
     model: torch.nn.Module
-    data_config: dict[str, Any]
     config: dict[str, Any]
-    run_dir: Path | None
-
-    @property
-    def labels(self) -> list[str]:
-        names = self.config.get("label_names")
-        if names:
-            return [str(n) for n in names]
-        n = int(self.config.get("num_classes") or 0)
-        return [str(i) for i in range(n)]
+    data_config: dict[str, Any]
+    lock: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def task_name(self) -> str | None:
@@ -36,53 +34,39 @@ class SavedModel:
         return zoo.get("task") if isinstance(zoo, dict) else None
 
 
-def open_saved(path: str | os.PathLike[str], device: torch.device) -> SavedModel:
+def _load(folder: Path, device: torch.device) -> Saved:
     from zoo_core.data.transforms import resolve_data_config
     from zoo_core.weights import load_model
+    from zoo_core.weights.saved import read_config
 
-    folder = model_folder(path)
     loaded = load_model(folder)
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    run_dir = folder.parent if (folder.parent / "recipe.toml").exists() else None
-    model = loaded.model.to(device).eval()
-    return SavedModel(folder, model, resolve_data_config(loaded.data_config), config, run_dir)
+    return Saved(folder, loaded.model.to(device).eval(), read_config(folder),
+                 resolve_data_config(loaded.data_config), list(loaded.lock))
 
 
-def _eval_recipe(saved: SavedModel, data: str | None, overrides: list[str]) -> Any:
-    """The recipe whose [data] says what to evaluate on."""
-    from zoo_core.recipe import load_resolved
-    from zoo_core.recipe.schema import Recipe
+def open_saved(path: str | os.PathLike[str], device: torch.device, role: str | None = None,
+               every_role: bool = False) -> tuple[Path | None, dict[str, Saved]]:
+    """(run folder or None, role -> Saved). A run folder gives its roles (all of them
+    with ``every_role``, else the one asked for or the main one); a model folder (or a
+    wave-1 run's ``model/``) gives itself under its task's main role."""
+    from zoo_core.weights.saved import MODELS_DIR, find_model_folder, roles_in, run_of
 
-    if data is None:
-        if saved.run_dir is None:
-            raise ZooError(f"{saved.folder} is a bare model folder: say what to evaluate on "
-                           "with --data (an image folder or a data set name).")
-        recipe = load_resolved(saved.run_dir / "recipe.toml")
-        raw = recipe.to_dict()
-    else:
-        raw = {"recipe": {"name": "eval", "task": saved.task_name or "classification"},
-               "data": {}}
-        if saved.run_dir is not None:
-            raw = load_resolved(saved.run_dir / "recipe.toml").to_dict()
-        from zoo_core.plugins import registry
+    folder = find_model_folder(path, role)
+    run = run_of(folder)
+    if folder.parent.name == MODELS_DIR and run is not None:
+        names = roles_in(run) if every_role else [folder.name]
+        return run, {name: _load(run / MODELS_DIR / name, device) for name in names}
+    saved = _load(folder, device)
+    task = _task_named(saved.task_name)
+    return run, {task.main_role if task is not None else "model": saved}
 
-        if Path(data).expanduser().exists():
-            raw["data"] = {"dataset": "imagefolder", "root": str(Path(data).expanduser()),
-                           "val_fraction": 0.0, "test_fraction": 0.0}
-        else:
-            registry().get("dataset", data)  # did-you-mean for a misspelled name
-            raw["data"] = {"dataset": data, "val_fraction": 0.0, "test_fraction": 0.0}
-    raw["data"].pop("augment", None)
-    raw["data"]["subset_per_class"] = None
-    for text in overrides:
-        from zoo_core.recipe import parse_override
 
-        keys, value = parse_override(text)
-        node = raw
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = value
-    return Recipe.model_validate(_drop_none(raw))
+def _task_named(name: str | None) -> Any:
+    if not name:
+        return None
+    from zoo_core.plugins import registry
+
+    return registry().get("task", name).component.create()
 
 
 def _drop_none(value: Any) -> Any:
@@ -93,109 +77,111 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def _align_labels(data: Any, labels: list[str]) -> Any:
-    """Renumber the data's classes to the model's label order."""
-    from zoo_core.data.sources import DatasetSplits, Source, SubsetSource
+def eval_recipe(run: Path | None, saved: dict[str, Saved], data: str | None,
+                overrides: list[str]) -> Any:
+    """The recipe whose [data] says what to evaluate on: the run's, with ``data`` (a
+    folder, read the way the task reads folders, or a data set name) in its place."""
+    from zoo_core.plugins import registry
+    from zoo_core.recipe import load_resolved, recipe_from_dict
 
-    if list(data.classes) == labels:
-        return data
-    unknown = [c for c in data.classes if c not in labels]
-    if unknown:
-        raise DataError(
-            f"The data has classes the model does not know: {', '.join(unknown[:10])}"
-            f"{' ...' if len(unknown) > 10 else ''}. The model predicts: "
-            f"{', '.join(labels[:20])}{' ...' if len(labels) > 20 else ''}."
-        )
-    label_map = {i: labels.index(c) for i, c in enumerate(data.classes)}
-    splits: dict[str, Source] = {
-        k: SubsetSource(v, range(len(v)), label_map=label_map, classes=labels)
-        for k, v in data.splits.items()}
-    return DatasetSplits(labels, splits, data.name, list(data.notes))
+    first = next(iter(saved.values()))
+    if run is not None:
+        raw = load_resolved(run / "recipe.toml").to_dict()
+    elif data is None:
+        raise ZooError(f"{first.folder} is a bare model folder: say what to evaluate on "
+                       "with --data (a folder or a data set name).")
+    else:
+        if first.task_name is None:
+            raise ZooError(f"{first.folder}/config.json does not name the task that trained "
+                           "it, so zoo cannot tell how to evaluate it.")
+        raw = {"recipe": {"name": "eval", "task": first.task_name}}
+    if data is not None:
+        task = _task_named(raw["recipe"]["task"])
+        if Path(data).expanduser().exists():
+            raw["data"] = {"dataset": task.folder_dataset, "root": str(Path(data).expanduser())}
+        else:
+            registry().get("dataset", data)  # did-you-mean for a misspelled name
+            raw["data"] = {"dataset": data}
+        raw["data"].update(val_fraction=0.0, test_fraction=0.0)
+    raw["data"].pop("augment", None)
+    raw["data"]["subset_per_class"] = None
+    return recipe_from_dict(_drop_none(raw), overrides)
 
 
 def evaluate_saved(path: str | os.PathLike[str], *, data: str | None = None,
                    split: str | None = None, device: str | None = None,
-                   batch_size: int | None = None, overrides: list[str] | None = None
-                   ) -> dict[str, Any]:
-    """Metrics of a saved model on a split of a data set."""
-    from zoo_core.data.dataset import BadImagePolicy
-    from zoo_core.data.loaders import make_loader
+                   batch_size: int | None = None, overrides: list[str] | None = None,
+                   role: str | None = None) -> dict[str, Any]:
+    """Metrics of a saved model (or a run's models) on a split of a data set.
+
+    Data given with ``data`` that has no published splits is evaluated whole
+    and reported as split ``eval``; a run's own data keeps its split names.
+    """
     from zoo_core.engine.devices import resolve_device
-    from zoo_core.engine.task import StepOutput
-    from zoo_core.plugins import registry
+    from zoo_core.engine.pipeline import build_pipeline
+    from zoo_core.engine.trainer import evaluate_split
 
     dev = resolve_device(device)
-    saved = open_saved(path, dev)
-    recipe = _eval_recipe(saved, data, list(overrides or []))
-    task = registry().get("task", saved.task_name or recipe.recipe.task).component.create()
-    prepared = _align_labels(task.build_data(recipe), saved.labels)
-    chosen = split or recipe.eval.split or next(
-        (s for s in ("test", "val", "train") if s in prepared.splits), "train")
-    if chosen not in prepared.splits:
-        raise DataError(f"The data has no {chosen!r} split; it has "
-                        f"{', '.join(prepared.splits)}.")
-    only = type(prepared)(prepared.classes, {chosen: prepared.splits[chosen]}, prepared.name)
-    task_data = task.datasets(recipe, only, saved.data_config)
-    loader = make_loader(task_data.datasets[chosen], batch_size=batch_size or
-                         recipe.eval.batch_size or 64, shuffle=False,
-                         num_workers=recipe.data.num_workers)
-    policy = BadImagePolicy(recipe.data.bad_images)
-    # "train" would get the light training meter; any evaluation gets the full one
-    meter = task.meter("eval" if chosen == "train" else chosen, prepared, recipe)
-    with torch.no_grad():
-        for batch in loader:
-            policy.check(batch.skipped)
-            if batch.inputs is None:
-                continue
-            out: StepOutput = task.forward_loss(saved.model, type(batch)(
-                batch.inputs.to(dev), batch.targets.to(dev), ()))
-            meter.update(out)
-    result = {f"{chosen}/{k}": v for k, v in meter.compute().items()}
-    details = meter.details(prepared.classes) if hasattr(meter, "details") else {}
-    return {"model": str(saved.folder), "split": chosen, "samples": len(only.splits[chosen]),
-            "skipped": sorted(policy.seen), "metrics": result, "details": details}
+    run, saved = open_saved(path, dev, role, every_role=True)
+    sets = list(overrides or [])
+    if batch_size:
+        sets.append(f"eval.batch_size={batch_size}")
+    recipe = eval_recipe(run, saved, data, sets)
+    skipped: list[str] = []
+    pipe = build_pipeline(recipe, dev, saved=saved, warn=skipped.append)
+    available = list(pipe.loaders)
+    if data is not None and available == ["train"]:
+        chosen, name = "train", "eval"  # the whole folder or data set, honestly named
+    else:
+        chosen = split or recipe.eval.split or next(
+            (s for s in ("test", "val", "train") if s in available), "train")
+        name = chosen
+    if chosen not in available:
+        raise DataError(f"The data has no {chosen!r} split; it has {', '.join(available)}."
+                        f"{suggestion(chosen, available)}")
+    meter = evaluate_split(pipe, chosen, meter_split="eval" if chosen == "train" else chosen)
+    metrics = {f"{name}/{k}": v for k, v in meter.compute().items()}
+    return {"model": str(next(iter(saved.values())).folder if len(saved) == 1
+                         else run), "split": name,
+            "samples": len(pipe.data.splits[chosen]), "skipped": sorted(pipe.policy.seen),
+            "metrics": metrics, "tables": pipe.task.eval_tables(meter)}
 
 
-def predict_images(path: str | os.PathLike[str], images: list[str], *, topk: int = 5,
-                   device: str | None = None) -> list[dict[str, Any]]:
-    """Softmax probabilities of the top ``topk`` classes for each image file."""
-    from PIL import Image
+def predict(path: str | os.PathLike[str], inputs: list[str], *, options: dict[str, Any],
+            role: str | None = None, device: str | None = None,
+            out: str | os.PathLike[str] | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    """The task's inference on ``inputs`` (image files, or nothing for a generator);
+    returns (task, results)."""
+    from pydantic import ValidationError
 
-    from zoo_core.data.transforms import eval_transform, image_mode
     from zoo_core.engine.devices import resolve_device
+    from zoo_core.recipe import load_resolved
 
     dev = resolve_device(device)
-    saved = open_saved(path, dev)
-    transform = eval_transform(saved.data_config)
-    mode = image_mode(saved.data_config)
-    tensors = []
-    for name in images:
-        p = Path(name).expanduser()
-        if not p.is_file():
-            raise DataError(f"Image {name!r} does not exist.")
-        try:
-            with Image.open(p) as img:
-                img.load()
-                tensors.append(transform(img.convert(mode)))
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise DataError(f"Cannot read image {name!r} ({type(exc).__name__}: {exc}).") \
-                from None
-    labels = saved.labels
-    results = []
+    run, saved = open_saved(path, dev, role, every_role=role is None)
+    first = next(iter(saved.values()))
+    task = _task_named(first.task_name)
+    if task is None:
+        raise ZooError(f"{first.folder}/config.json does not name the task that trained it, so "
+                       "zoo cannot tell how to predict with it.")
+    if run is not None:
+        task.setup(load_resolved(run / "recipe.toml"))
+    try:
+        opts = task.PredictOptions.model_validate(options)
+    except ValidationError as exc:
+        fields = list(task.PredictOptions.model_fields)
+        problems = []
+        for err in exc.errors(include_url=False):
+            key = str(err["loc"][-1]) if err["loc"] else "?"
+            if err["type"] == "extra_forbidden":
+                problems.append(f"--{key.replace('_', '-')}: no such option for task "
+                                f"{task.name!r}.{suggestion(key, fields)}")
+            else:
+                problems.append(f"--{key.replace('_', '-')}: {err['msg']}")
+        known = ", ".join(f"--{f.replace('_', '-')}" for f in fields) or "none"
+        raise ZooError("zoo predict: " + " ".join(problems) + f" Options of task "
+                       f"{task.name!r}: {known}.") from None
+    folder = Path(out).expanduser() if out is not None else None
     with torch.no_grad():
-        for start in range(0, len(tensors), 32):
-            x = torch.stack(tensors[start:start + 32]).to(dev)
-            logits = saved.model(x)
-            if logits.ndim != 2:
-                raise ZooError(f"{saved.folder} does not output class scores (got shape "
-                               f"{tuple(logits.shape)}); zoo predict is for classifiers.")
-            probs = torch.softmax(logits.float(), dim=1).cpu()
-            k = min(topk, probs.shape[1])
-            top = probs.topk(k, dim=1)
-            for i in range(probs.shape[0]):
-                preds = [{"class": labels[j] if j < len(labels) else str(j), "index": int(j),
-                          "probability": float(v)}
-                         for v, j in zip(top.values[i].tolist(), top.indices[i].tolist(),
-                                         strict=True)]
-                results.append({"image": images[start + i], "predictions": preds})
-    return results
+        results = task.predict(saved, inputs, opts, folder)
+    return task, results

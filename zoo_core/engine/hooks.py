@@ -1,17 +1,18 @@
-"""The hook points regularizers plug into (contract C).
+"""The hook points regularizers plug into.
 
 A regularizer (kind ``regularizer``; ``factory(**cfg)`` from a
 ``[[train.regularizers]]`` table) is any object with some of these methods;
-subclass :class:`Regularizer` to get no-op defaults:
+subclass :class:`Regularizer` to get no-op defaults. It acts on the task's
+main model (``Task.main_role``):
 
-* ``on_model_built(model, parts)`` - once, after the model is built and its
+* ``on_model_built(model)`` - once, after the model is built and its
   weights loaded, before the optimizer exists (change dropout, add hooks).
-* ``on_batch(batch) -> batch`` - every training batch, on the device, before
-  the forward pass (input noise...). A regularizer that defines it (or sets
-  ``modifies_inputs = True``) turns off the frozen-feature cache, since the
-  inputs are no longer the same every epoch.
-* ``loss_term(model) -> Tensor | None`` - added to the training loss of
-  every step (an explicit L2 penalty...).
+* ``on_batch(batch) -> batch`` - every training batch (a dict of tensors),
+  on the device, before the task's step (input noise...). A regularizer that
+  defines it (or sets ``modifies_inputs = True``) turns off caches that
+  assume the same inputs every epoch (classification's frozen features).
+* ``loss_term(model) -> Tensor | None`` - added to the main model's loss in
+  every step (an explicit L2 penalty...), through ``ctx.backward``.
 * ``on_epoch_end(epoch, metrics)`` - after each epoch's metrics are known.
 * ``state_dict()`` / ``load_state_dict(state)`` - kept in checkpoints.
 
@@ -31,7 +32,7 @@ class Regularizer:
     name = "regularizer"
     modifies_inputs = False
 
-    def on_model_built(self, model: Any, parts: Any = None) -> None:
+    def on_model_built(self, model: Any) -> None:
         return None
 
     def on_batch(self, batch: Any) -> Any:
@@ -68,10 +69,10 @@ class HookSet:
         return any(getattr(r, "modifies_inputs", False) or _defines(r, "on_batch")
                    for r in self.items)
 
-    def on_model_built(self, model: Any, parts: Any = None) -> None:
+    def on_model_built(self, model: Any) -> None:
         for r in self.items:
             if hasattr(r, "on_model_built"):
-                r.on_model_built(model, parts)
+                r.on_model_built(model)
 
     def on_batch(self, batch: Any) -> Any:
         for r in self._batch:

@@ -1,21 +1,25 @@
-"""Optimizers over parameter groups, and per-epoch learning-rate schedules.
+"""Named optimizers over parameter groups, and per-epoch learning-rate schedules.
 
-Groups: one per backbone stage (learning rate times ``stage_lr_mult[k]``),
-one for the head (times ``head_lr_mult``), each split into parameters that
-take weight decay (weights) and those that do not (biases and norm scales,
-as timm's ``filter_bias_and_bn``). Frozen parameters stay in their group:
-they get no gradient and so are skipped by the optimizer, and an unfreeze
-schedule needs no new optimizer.
+Each role of a task gets its own optimizer and schedule. Its settings come,
+key by key, from ``[optimizers.<role>]``, else ``[train.optimizer]`` (keys the
+recipe set), else the task's defaults for the role, else the schema's
+defaults; the schedule from ``[optimizers.<role>.schedule]`` or
+``[train.schedule]``. Groups split parameters that take weight decay
+(weights) from those that do not (biases and norm scales, as timm's
+``filter_bias_and_bn``); a task may group further (learning rates per
+backbone stage). Frozen parameters stay in their group: they get no gradient
+and so are skipped by the optimizer, and an unfreeze schedule needs no new
+optimizer.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
-from zoo_core.engine.transfer import StageMap
 from zoo_core.errors import ZooError
 
 
@@ -25,29 +29,36 @@ def _get(cfg: Any, key: str, default: Any = None) -> Any:
     return getattr(cfg, key, default)
 
 
-def param_groups(stages: StageMap, *, lr: float, weight_decay: float,
-                 stage_lr_mult: list[float] | None = None,
-                 head_lr_mult: float = 1.0) -> list[dict[str, Any]]:
-    mults = list(stage_lr_mult or [])
-    if len(mults) > stages.num_stages:
-        raise ZooError(
-            f"model.stage_lr_mult has {len(mults)} multipliers, but this backbone has "
-            f"{stages.num_stages} stages (from its feature_info). Give at most "
-            f"{stages.num_stages}, earliest stage first; missing ones are 1.0."
-        )
-    mults += [1.0] * (stages.num_stages - len(mults))
-    named = [(f"stage{k}", params, mults[k]) for k, params in enumerate(stages.params)]
-    named.append(("head", stages.head_params, head_lr_mult))
-    named.append(("other", stages.other_params, 1.0))
+def decay_groups(params: Iterable[torch.nn.Parameter], *, lr: float, weight_decay: float,
+                 name: str = "all", lr_mult: float = 1.0) -> list[dict[str, Any]]:
+    """Weights with weight decay, biases and norm scales (ndim <= 1) without."""
+    params = list(params)
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
     groups = []
-    for name, params, mult in named:
-        decay = [p for p in params if p.ndim > 1]
-        no_decay = [p for p in params if p.ndim <= 1]
-        for suffix, members, wd in (("", decay, weight_decay), ("/no_decay", no_decay, 0.0)):
-            if members:
-                groups.append({"params": members, "lr": lr * mult, "base_lr": lr * mult,
-                               "weight_decay": wd, "name": name + suffix})
+    for suffix, members, wd in (("", decay, weight_decay), ("/no_decay", no_decay, 0.0)):
+        if members:
+            groups.append({"params": members, "lr": lr * lr_mult, "base_lr": lr * lr_mult,
+                           "weight_decay": wd, "name": name + suffix})
     return groups
+
+
+def role_optimizer(recipe: Any, role: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The effective optimizer settings of ``role`` (see the module doc), with its
+    ``schedule`` as a dict."""
+    from zoo_core.recipe.schema import RoleOptimizer
+
+    train_opt = recipe.train.optimizer
+    merged: dict[str, Any] = dict(defaults)
+    merged.update({k: getattr(train_opt, k) for k in train_opt.model_fields_set})
+    own = recipe.optimizers.get(role)
+    if own is not None:
+        merged.update({k: getattr(own, k) for k in own.model_fields_set if k != "schedule"})
+    opt = RoleOptimizer.model_validate(merged).model_dump()
+    schedule = own.schedule if own is not None and own.schedule is not None \
+        else recipe.train.schedule
+    opt["schedule"] = schedule.model_dump()
+    return opt
 
 
 def build_optimizer(cfg: Any, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:

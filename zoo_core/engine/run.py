@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,23 @@ class RunResult:
     fit: FitResult
 
 
+def final_split(recipe: Any, splits: Any) -> str:
+    """The split the final evaluation uses: the recipe's, else test, val, train."""
+    split = recipe.eval.split or ("test" if "test" in splits else "val")
+    if split not in splits:
+        split = "val" if "val" in splits else "train"
+    return str(split)
+
+
 def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
                resume: str | os.PathLike[str] | None = None, device: str | None = None,
-               console: Console | None = None, progress: bool | None = None) -> RunResult:
-    """Train ``recipe`` into a new run folder, or continue the run in ``resume``."""
+               console: Console | None = None, progress: bool | None = None,
+               on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+    """Train ``recipe`` into a new run folder, or continue the run in ``resume``.
+
+    ``on_epoch_end(metrics)`` is called after every epoch is recorded (sweeps
+    report to their pruner there).
+    """
     console = console or Console(stderr=True, soft_wrap=True)
     if resume is not None:
         run = RunFolder(resume)
@@ -41,19 +55,23 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
     with TrainProgress(console, enabled=progress) as bar:
         bar.log(f"[bold]zoo run[/bold] {recipe.name} -> {run.path}")
         pipe = build_pipeline(recipe, device, warn=lambda msg: bar.log(f"[yellow]{msg}[/yellow]"))
-        run.write_lock(pipe.spec.lock)
-        from zoo_core.modules import count_params
+        run.write_lock([entry for spec in pipe.specs.values() for entry in spec.lock])
+        from zoo_core.nn import count_params
 
-        params = count_params(pipe.model)
-        trainable = sum(p.numel() for p in pipe.model.parameters() if p.requires_grad)
-        sizes = {k: len(v) for k, v in pipe.data.splits.items()}
-        bar.log(f"data {recipe.data.dataset}: {len(pipe.data.classes)} classes, "
+        params = {role: count_params(spec.model) for role, spec in pipe.specs.items()}
+        sizes = pipe.data.sizes()
+        classes = f"{len(pipe.data.classes)} classes, " if pipe.data.classes else ""
+        bar.log(f"data {recipe.data.dataset}: {classes}"
                 + ", ".join(f"{k} {v}" for k, v in sizes.items()))
-        for note in list(pipe.data.notes) + list(pipe.spec.notes):
+        for note in pipe.data.notes:
             bar.log(f"  {note}")
-        bar.log(f"model {recipe.model.backbone} ({params:,} parameters), mode "
-                f"{pipe.phases[0].mode}; device {pipe.device}, precision {pipe.precision.name}")
-        trainer = Trainer(pipe, run, bar)
+        for label, text in pipe.task.describe(recipe):
+            bar.log(f"{label}: {text}")
+        for role, spec in pipe.specs.items():
+            bar.log(f"  {role}: {params[role]:,} parameters"
+                    + "".join(f"; {note}" for note in spec.notes))
+        bar.log(f"task {pipe.task.name}; device {pipe.device}, precision {pipe.precision.name}")
+        trainer = Trainer(pipe, run, bar, on_epoch_end=on_epoch_end)
         if resume is not None:
             state = trainer.load(run.checkpoint)
             where = (f"epoch {state['epoch'] + 1}, batch {state['step']}" if state["step"]
@@ -61,26 +79,23 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
             bar.log(f"resuming from {where}")
         fit = trainer.fit()
         how = trainer.finish_weights()
-        split = recipe.eval.split or ("test" if "test" in pipe.loaders else "val")
-        if split not in pipe.loaders:
-            split = "val" if "val" in pipe.loaders else "train"
+        split = final_split(recipe, pipe.loaders)
         meter = trainer.evaluate(split)
         scores = meter.compute()
         final: dict[str, Any] = {"event": "final", "epoch": fit.history[-1]["epoch"]
                                  if fit.history else 0, "split": split}
         final.update({f"{split}/{k}": v for k, v in scores.items()})
-        details = meter.details(pipe.data.classes) if hasattr(meter, "details") else {}
         run.write_metrics(fit.history, final)
-        plots = _write_tables_and_plots(run, fit.history, details, split)
+        plots = _curves(run, fit.history, pipe.task)
+        section = pipe.task.finish(pipe.ctx, run.path, split, meter)
         from zoo_core.engine import report
 
         text = report.render(
-            recipe=recipe, run_path=str(run.path), device=str(pipe.device),
-            precision=pipe.precision.name, param_count=params, trainable=trainable,
-            data_sizes=sizes, classes=pipe.data.classes, data_notes=pipe.data.notes,
-            model_notes=pipe.spec.notes, lock=run.read_lock(), history=fit.history, final=final,
-            details=details, final_weights=how, stopped_early=fit.stopped_early,
-            cache=fit.cache, plots=plots)
+            recipe=recipe, task=pipe.task, run_path=str(run.path), device=str(pipe.device),
+            precision=pipe.precision.name, params=params, data=pipe.data,
+            specs=pipe.specs, lock=run.read_lock(), history=fit.history, final=final,
+            final_weights=how, stopped_early=fit.stopped_early, plots=plots,
+            task_section=section)
         from zoo_core.atomic import atomic_open
 
         with atomic_open(run.report) as fh:
@@ -96,26 +111,14 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
     return RunResult(run.path, final, fit)
 
 
-def _write_tables_and_plots(run: RunFolder, history: list[dict[str, Any]],
-                            details: dict[str, Any], split: str) -> list[str]:
+def _curves(run: RunFolder, history: list[dict[str, Any]], task: Any) -> list[str]:
+    """One PNG per group of metrics the task declares, train and val curves in each."""
     from zoo_core.engine import plots
 
     made = []
-    if plots.curves(history, ["train/loss", "val/loss"], run.path / "loss.png",
-                    title="loss", ylabel="cross-entropy"):
-        made.append("loss.png")
-    if plots.curves(history, ["train/top1", "val/top1", "val/top5"], run.path / "accuracy.png",
-                    title="accuracy", ylabel="fraction correct"):
-        made.append("accuracy.png")
-    if details.get("confusion_matrix"):
-        classes = details["classes"]
-        run.write_table("per_class.csv", ["class", "accuracy", "f1", "support"],
-                        list(zip(classes, details["per_class_acc"], details["per_class_f1"],
-                                 details["support"], strict=False)))
-        run.write_table("confusion_matrix.csv", ["true \\ predicted", *classes],
-                        [[c, *row] for c, row in zip(classes, details["confusion_matrix"],
-                                                     strict=True)])
-        plots.confusion(details["confusion_matrix"], classes, run.path / "confusion_matrix.png",
-                        title=f"confusion matrix ({split})")
-        made.append("confusion_matrix.png")
+    for name, metrics in task.curves.items():
+        keys = [f"{split}/{m}" for m in metrics for split in ("train", "val")]
+        if plots.curves(history, keys, run.path / name, title=Path(name).stem,
+                        ylabel=", ".join(metrics)):
+            made.append(name)
     return made

@@ -7,10 +7,10 @@
       weights.lock.json      each weights source: uri, revision, sha256
       metrics.jsonl          one line per epoch; the last line is the final evaluation
       metrics.csv            the same, as a table
-      model/                 the best model: config.json + model.safetensors
+      models/<role>/         the best epoch's models: config.json + model.safetensors each
+      artifacts/             images the task writes at epoch end (sample grids...)
       checkpoints/last.pt    the training state `zoo run --resume` continues from
-      loss.png accuracy.png confusion_matrix.png
-      per_class.csv confusion_matrix.csv
+      *.png, *.csv           curves, and the task's own tables and plots
       report.md
 
 Every file is written atomically.
@@ -57,18 +57,12 @@ def new_run_dir(recipe_name: str, out: str | os.PathLike[str] | None = None,
     return path
 
 
-def model_folder(path: str | os.PathLike[str]) -> Path:
-    """The saved-model folder of a run folder (``model/``), or ``path`` itself."""
-    p = Path(path).expanduser()
-    if (p / "config.json").exists():
-        return p
-    if (p / "model" / "config.json").exists():
-        return p / "model"
-    if not p.exists():
-        raise ZooError(f"{p} does not exist. Give a run folder (runs/<recipe>/<time>) or a "
-                       "model folder holding config.json and model.safetensors.")
-    raise ZooError(f"{p} holds no model: expected config.json + model.safetensors in it or in "
-                   "its model/ folder. A run folder has one once its first epoch has ended.")
+def model_folder(path: str | os.PathLike[str], role: str | None = None) -> Path:
+    """The saved-model folder of a run (``models/<role>/``, or wave 1's ``model/``) or
+    ``path`` itself; see :func:`zoo_core.weights.saved.find_model_folder`."""
+    from zoo_core.weights.saved import find_model_folder
+
+    return find_model_folder(path, role)
 
 
 def _clean(value: Any) -> Any:
@@ -87,9 +81,13 @@ class RunFolder:
     lock_file = property(lambda self: self.path / "weights.lock.json")
     metrics_jsonl = property(lambda self: self.path / "metrics.jsonl")
     metrics_csv = property(lambda self: self.path / "metrics.csv")
-    model_dir = property(lambda self: self.path / "model")
+    models_dir = property(lambda self: self.path / "models")
+    artifacts = property(lambda self: self.path / "artifacts")
     checkpoint = property(lambda self: self.path / "checkpoints" / "last.pt")
     report = property(lambda self: self.path / "report.md")
+
+    def model_dir(self, role: str) -> Path:
+        return self.models_dir / role
 
     def write_recipe(self, toml_text: str) -> None:
         with atomic_open(self.recipe_file) as fh:

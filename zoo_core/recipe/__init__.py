@@ -1,10 +1,12 @@
 """Recipes: TOML files that say what to train, checked before anything runs.
 
-The flow is ``read TOML -> resolve extends -> apply --set -> check schema ->
-check names against the registry -> check weights and data``. Every step
-collects its problems instead of stopping at the first, so one
-:class:`~zoo_core.errors.RecipeError` lists everything that is wrong, each as
-``dotted.path: message`` with a did-you-mean where one helps.
+The flow is ``read TOML -> resolve extends -> apply --set -> find the task ->
+check the schema (the core sections and the task's) -> fill the defaults the
+task knows (monitors and their directions) -> check names against the
+registry -> check weights and data``. Every step collects its problems
+instead of stopping at the first, so one :class:`~zoo_core.errors.RecipeError`
+lists everything that is wrong, each as ``dotted.path: message`` with a
+did-you-mean where one helps.
 
 Entry points:
 
@@ -15,34 +17,37 @@ Entry points:
   call; raises a :class:`RecipeError` with every error, returns the warnings.
 * :func:`load_resolved` — read back the resolved recipe a run folder stores.
 * :func:`recipe_from_dict` — a recipe from plain data, with the same errors.
+* :func:`task_of` — the task object of a recipe, set up with it.
 
-Plugins may take part in validation without the core naming them: a task or
-data set component whose factory has a ``check_recipe(recipe)`` attribute is
-asked for extra problems (an iterable of :class:`Problem` or
-``(level, path, message)`` tuples), and a task factory with
-``needs_backbone = False`` lifts the ``model.backbone`` requirement.
+Tasks take part in validation without the core naming them: a task's
+``Options`` is the ``[task]`` section, its ``sections`` add or extend tables,
+``metrics()`` and ``default_monitor()`` say which monitor keys exist and
+which way is better, ``model_refs()`` names what each role loads and
+``check_recipe(recipe)`` adds problems of its own; a data set component
+whose factory has a ``check_recipe(recipe)`` attribute is asked too.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
-from zoo_core.errors import RecipeError, suggestion
+from zoo_core.errors import RecipeError, UnknownNameError, ZooError, suggestion
 from zoo_core.recipe.checks import (
     Problem,
-    consistency_problems,
     data_problems,
     get_path,
     name_problems,
     plugin_problems,
+    resolve_monitors,
     weights_problems,
     weights_status,
 )
@@ -53,27 +58,96 @@ from zoo_core.recipe.schema import (
     DataSection,
     EarlyStoppingSection,
     EvalSection,
-    ModelSection,
+    ModelEntry,
     OptimizerSection,
     RandomResizedCrop,
     Recipe,
     RecipeMeta,
     RegularizerSpec,
+    RoleOptimizer,
     ScheduleSection,
-    StageSection,
     TrainSection,
     drop_none,
-    infer_monitor_mode,
 )
 
 __all__ = [
     "AugmentSection", "CheckpointSection", "DataSection", "EarlyStoppingSection",
-    "EvalSection", "ModelSection", "OptimizerSection", "Problem", "RandomResizedCrop",
-    "Recipe", "RecipeError", "RecipeMeta", "RegularizerSpec", "ScheduleSection",
-    "StageSection", "TrainSection", "infer_monitor_mode", "load_and_validate",
-    "load_recipe", "load_resolved", "parse_override", "recipe_from_dict", "validate_recipe",
+    "EvalSection", "ModelEntry", "OptimizerSection", "Problem", "RandomResizedCrop",
+    "Recipe", "RecipeError", "RecipeMeta", "RegularizerSpec", "RoleOptimizer",
+    "ScheduleSection", "TrainSection", "load_and_validate", "load_recipe", "load_resolved",
+    "parse_override", "recipe_class", "recipe_from_dict", "task_of", "validate_recipe",
     "weights_status",
 ]
+
+_CORE_SECTIONS = frozenset(Recipe.model_fields)
+
+
+# --- the task and its recipe class --------------------------------------------------------
+
+
+def _task_object(name: str) -> Any:
+    from zoo_core.engine.task import Task
+    from zoo_core.plugins import registry
+
+    task = registry().get("task", name).component.create()
+    if not isinstance(task, Task):
+        raise ZooError(f"task {name!r} is not a zoo_core.engine.task.Task (its factory returned "
+                       f"a {type(task).__name__}); the plugin that registers it is out of date.")
+    return task
+
+
+@functools.cache
+def _class_for(task_type: type) -> type[Recipe]:
+    fields: dict[str, Any] = {"task": (task_type.Options, Field(default_factory=task_type.Options))}
+    for name, section in task_type.sections.items():
+        if name in ("recipe", "models", "optimizers", "task"):
+            raise TypeError(f"task {task_type.name!r} cannot redefine [{name}]")
+        if get_origin(section) is list:
+            fields[name] = (section, Field(default_factory=list))
+        else:
+            fields[name] = (section, Field(default_factory=section))
+    return create_model(f"{task_type.__name__}Recipe", __base__=Recipe, **fields)
+
+
+def recipe_class(task: str | Any) -> type[Recipe]:
+    """The recipe model of one task: the core sections plus the task's own."""
+    obj = _task_object(task) if isinstance(task, str) else task
+    return _class_for(type(obj))
+
+
+def task_of(recipe: Recipe) -> Any:
+    """A fresh task object for ``recipe``, set up with it."""
+    task = _task_object(str(recipe.recipe.task))
+    task.setup(recipe)
+    return task
+
+
+def _infer_task(raw: Mapping[str, Any]) -> str | None:
+    """The one task that declares the recipe's non-core top-level tables."""
+    from zoo_core.plugins import registry
+
+    extra = {k for k in raw if k not in _CORE_SECTIONS}
+    if not extra:
+        return None
+    owners = []
+    for comp in registry().list("task"):
+        try:
+            task = comp.create()
+        except Exception:  # noqa: BLE001 - a broken task cannot own the recipe
+            continue
+        if extra <= set(getattr(task, "sections", {})):
+            owners.append(comp.name)
+    return owners[0] if len(owners) == 1 else None
+
+
+def _task_problem(raw: Mapping[str, Any]) -> Problem:
+    from zoo_core.plugins import registry
+
+    tasks = registry().names("task")
+    return Problem("recipe.task", "required key is missing: name the task, e.g. "
+                   f"task = \"{tasks[0] if tasks else 'classification'}\" (tasks: "
+                   f"{', '.join(tasks) or 'none installed'}; `zoo list task`).")
+
 
 # --- schema errors ----------------------------------------------------------------
 
@@ -88,16 +162,22 @@ def _inner_model(tp: Any) -> type[BaseModel] | None:
     return None
 
 
-def _section_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
+def _section_at(loc: Sequence[str | int], root: type[BaseModel]) -> type[BaseModel] | None:
     """The schema model that the key at ``loc`` lives in (None: an open table)."""
-    cls: type[BaseModel] | None = Recipe
+    cls: type[BaseModel] | None = root
+    keyed = False  # inside dict[str, Model]: the next segment is a key (a role)
     for seg in loc:
         if isinstance(seg, int):
             continue
+        if keyed:
+            keyed = False
+            continue
         if cls is None or seg not in cls.model_fields:
             return None
-        cls = _inner_model(cls.model_fields[seg].annotation)
-    return cls
+        annotation = cls.model_fields[seg].annotation
+        keyed = get_origin(annotation) is dict
+        cls = _inner_model(annotation)
+    return None if keyed else cls
 
 
 def _dotted(loc: Sequence[str | int]) -> str:
@@ -122,11 +202,12 @@ def _section_label(loc: Sequence[str | int]) -> str:
 _MISSING_HINTS = {
     "dataset": ' Name the data set, e.g. dataset = "digits" (see `zoo list dataset`).',
     "epochs": " Give each stage its number of epochs, e.g. epochs = 3.",
-    "name": ' Name the component, e.g. name = "l2" (see `zoo list regularizer`).',
+    "name": ' Name the component (see `zoo list`).',
 }
 
 
-def _schema_problems(exc: ValidationError, col: Collector) -> list[Problem]:
+def _schema_problems(exc: ValidationError, col: Collector, root: type[BaseModel]
+                     ) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
@@ -135,13 +216,13 @@ def _schema_problems(exc: ValidationError, col: Collector) -> list[Problem]:
         if kind == "extra_forbidden":
             parent = loc[:-1]
             key = str(loc[-1])
-            section = _section_at(parent)
+            section = _section_at(parent, root)
             valid = sorted(section.model_fields) if section is not None else []
             message = (f"unknown key {key!r} {_section_label(parent)}.{suggestion(key, valid)}"
                        + (f" Valid keys: {', '.join(valid)}." if valid else ""))
         elif kind == "missing":
             field = str(loc[-1])
-            if _section_at(loc) is not None and not isinstance(loc[-1], int):
+            if _section_at(loc, root) is not None and not isinstance(loc[-1], int):
                 message = f"required table [{_dotted(loc)}] is missing."
             else:
                 message = "required key is missing." + _MISSING_HINTS.get(field, "")
@@ -181,8 +262,40 @@ def _raise(source: str, problems: Sequence[Problem]) -> None:
     )
 
 
+def _validate_tables(raw: dict[str, Any], col: Collector) -> tuple[Recipe | None, Any]:
+    """Schema-check ``raw`` against its task's recipe class and fill the defaults the
+    task knows; problems go to ``col``. Returns (recipe or None, task or None)."""
+    meta = raw.get("recipe") if isinstance(raw.get("recipe"), dict) else {}
+    name = meta.get("task") if isinstance(meta, dict) else None
+    if name is None:
+        name = _infer_task(raw)
+        if name is None:
+            col.problems.append(_task_problem(raw))
+            return None, None
+        raw["recipe"] = {**meta, "task": name}
+    try:
+        task = _task_object(str(name))
+    except ZooError as exc:
+        if not isinstance(exc, UnknownNameError):  # an unknown name: the name checks say it
+            col.add("recipe.task", str(exc))
+        return None, None
+    cls = recipe_class(task)
+    try:
+        recipe = cls.model_validate(raw)
+    except ValidationError as exc:
+        col.problems += _schema_problems(exc, col, cls)
+        return None, task
+    task.setup(recipe)
+    col.problems += resolve_monitors(recipe, task)
+    try:
+        task.resolve(recipe)
+    except ValueError as exc:
+        col.add("recipe", str(exc).rstrip(".") + ".")
+    return recipe, task
+
+
 def _build(path: str | os.PathLike[str], overrides: Iterable[str],
-           col: Collector) -> tuple[dict[str, Any], Recipe | None]:
+           col: Collector) -> tuple[dict[str, Any], Recipe | None, Any]:
     top = Path(path).expanduser()
     raw = load_chain(top, col)
     for text in overrides:
@@ -193,14 +306,11 @@ def _build(path: str | os.PathLike[str], overrides: Iterable[str],
     elif "recipe" not in raw:
         raw["recipe"] = {"name": top.stem}
     if col.file_failed:  # an unreadable file: schema errors would only be noise
-        return raw, None
-    try:
-        recipe = Recipe.model_validate(raw)
-    except ValidationError as exc:
-        col.problems += _schema_problems(exc, col)
-        return raw, None
-    recipe._source = str(path)
-    return raw, recipe
+        return raw, None, None
+    recipe, task = _validate_tables(raw, col)
+    if recipe is not None:
+        recipe._source = str(path)
+    return raw, recipe, task
 
 
 def recipe_from_dict(raw: Mapping[str, Any], overrides: Iterable[str] = (), *,
@@ -212,11 +322,7 @@ def recipe_from_dict(raw: Mapping[str, Any], overrides: Iterable[str] = (), *,
     data = drop_none(copy.deepcopy(dict(raw)))
     for text in overrides:
         apply_override(data, text, col)
-    recipe = None
-    try:
-        recipe = Recipe.model_validate(data)
-    except ValidationError as exc:
-        col.problems += _schema_problems(exc, col)
+    recipe = _validate_tables(data, col)[0] if not col.problems else None
     _raise(source, col.problems)
     assert recipe is not None
     return recipe
@@ -228,7 +334,7 @@ def load_recipe(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
     Raises :class:`RecipeError` listing every problem found.
     """
     col = Collector()
-    _, recipe = _build(path, overrides, col)
+    _, recipe, _ = _build(path, overrides, col)
     _raise(str(path), col.problems)
     assert recipe is not None
     return recipe
@@ -237,12 +343,13 @@ def load_recipe(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
 def validate_recipe(recipe: Recipe, *, strict: bool = False) -> list[Problem]:
     """Registry names, weights availability and data paths. Returns errors,
     warnings and infos; with ``strict`` every warning becomes an error."""
-    problems = name_problems(recipe.to_dict())
-    if not any(p.path.startswith("model.") for p in problems):
-        problems += weights_problems(recipe.model)
+    task = task_of(recipe)
+    problems = name_problems(recipe.to_dict(), task)
+    for ref in task.model_refs(recipe).values():
+        if not any(p.path.startswith(ref.path + ".") for p in problems):
+            problems += weights_problems(ref)
     problems += data_problems(recipe.data.dataset, recipe.data.root, recipe.data.download)
-    problems += consistency_problems(recipe)
-    problems += plugin_problems(recipe)
+    problems += plugin_problems(recipe, task)
     if strict:
         problems = [p.as_error() if p.level == "warning" else p for p in problems]
     return problems
@@ -257,10 +364,10 @@ def load_and_validate(path: str | os.PathLike[str], overrides: Iterable[str] = (
     ``strict``, warnings).
     """
     col = Collector()
-    raw, recipe = _build(path, overrides, col)
+    raw, recipe, task = _build(path, overrides, col)
     if recipe is None:
         if not col.file_failed:  # schema errors: still check names and paths, to show all
-            col.problems += name_problems(raw)
+            col.problems += name_problems(raw, task)
             col.problems += [p for p in data_problems(
                 get_path(raw, "data.dataset"), get_path(raw, "data.root"),
                 get_path(raw, "data.download", True)) if p.level == "error"]

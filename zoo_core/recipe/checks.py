@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from zoo_core.errors import ZooError, suggestion
-from zoo_core.recipe.schema import ModelSection, Recipe
 
 Level = Literal["error", "warning", "info"]
 
@@ -102,52 +101,74 @@ def _cfg_problems(component: Any, cfg: Mapping[str, Any], path: str,
     return problems
 
 
-def _factory_attr(resolved: Any, attr: str, default: Any = None) -> Any:
-    if resolved is None:
-        return default
-    return getattr(resolved.component.factory, attr, default)
-
-
-def name_problems(raw: Mapping[str, Any]) -> list[Problem]:
-    """Every registry name in the (merged, raw) recipe: task, dataset, backbone and its
-    weight tag, head and its keys, regularizers and their keys."""
+def model_name_problems(kind: str, name: Any, weights: Any, path: str,
+                        weights_path: str) -> list[Problem]:
+    """A model name of ``kind`` (``arch``, ``arch.tag``, ``plugin:arch``; ``hf://`` names
+    are checked when loaded) and a weights value naming a tag of it."""
     from zoo_core.weights.uris import is_uri
 
     problems: list[Problem] = []
-    task = _lookup("task", get_path(raw, "recipe.task", "classification"), "recipe.task",
-                   problems)
+    if not isinstance(name, str) or name.startswith("hf://"):
+        return problems
+    resolved = _lookup(kind, name, path, problems)
+    if resolved is None or not isinstance(weights, str) or weights in ("default", "none") \
+            or is_uri(weights):
+        return problems
+    component = resolved.component
+    if resolved.tag is not None and resolved.tag != weights:
+        problems.append(Problem(weights_path, (
+            f"{path} names tag {resolved.tag!r} but weights = {weights!r}; keep one of them.")))
+    elif weights not in component.weights:
+        tags = sorted(component.weights)
+        problems.append(Problem(weights_path, (
+            f"{kind} {component.name!r} has no weight tag {weights!r}."
+            f"{suggestion(weights, tags)} Tags: {', '.join(tags) or 'none'}; "
+            "or give a URI (hf://org/repo, https://...#sha256=..., a local file), "
+            "\"default\" or \"none\".")))
+    return problems
+
+
+def component_cfg_problems(kind: str, name: Any, cfg: Any, path: str,
+                           reserved: Iterable[str] = ()) -> list[Problem]:
+    """The keys of ``cfg`` against the factory of ``name`` (unknown names are reported
+    elsewhere)."""
+    from zoo_core.plugins import registry
+
+    if not isinstance(name, str) or name.startswith("hf://") or not isinstance(cfg, Mapping):
+        return []
+    try:
+        component = registry().get(kind, name).component
+    except ZooError:
+        return []
+    return _cfg_problems(component, cfg, path, reserved)
+
+
+def name_problems(raw: Mapping[str, Any], task: Any = None) -> list[Problem]:
+    """Every registry name in the (merged, raw) recipe: task, dataset, the roles of
+    ``[models]``/``[optimizers]`` and what the task checks in the raw tables (model names,
+    weight tags, cfg keys), regularizers and their keys. Works on raw tables so that it
+    also runs when the schema has problems elsewhere."""
+    problems: list[Problem] = []
+    task_name = get_path(raw, "recipe.task")
+    if task_name is not None and task is None:
+        _lookup("task", task_name, "recipe.task", problems)
     _lookup("dataset", get_path(raw, "data.dataset"), "data.dataset", problems)
 
-    backbone_name = get_path(raw, "model.backbone")
-    backbone = None
-    if backbone_name is None:
-        if _factory_attr(task, "needs_backbone", True) and isinstance(raw.get("model", {}), dict):
-            problems.append(Problem("model.backbone", "required key is missing: name the "
-                                    "backbone, e.g. \"resnet18\" (see `zoo list backbone`)."))
-    elif isinstance(backbone_name, str) and not backbone_name.startswith("hf://"):
-        backbone = _lookup("backbone", backbone_name, "model.backbone", problems)
-
-    weights = get_path(raw, "model.weights", "default")
-    if backbone is not None and isinstance(weights, str) and weights not in ("default", "none") \
-            and not is_uri(weights):
-        component = backbone.component
-        if backbone.tag is not None and backbone.tag != weights:
-            problems.append(Problem("model.weights", (
-                f"the backbone names tag {backbone.tag!r} but weights = {weights!r}; "
-                "keep one of them.")))
-        elif weights not in component.weights:
-            tags = sorted(component.weights)
-            problems.append(Problem("model.weights", (
-                f"backbone {component.name!r} has no weight tag {weights!r}."
-                f"{suggestion(weights, tags)} Tags: {', '.join(tags) or 'none'}; "
-                "or give a URI (hf://org/repo, https://...#sha256=..., a local file), "
-                "\"default\" or \"none\".")))
-
-    head = _lookup("head", get_path(raw, "model.head", "linear"), "model.head", problems)
-    head_cfg = get_path(raw, "model.head_cfg", {})
-    if head is not None and isinstance(head_cfg, Mapping):
-        problems += _cfg_problems(head.component, head_cfg, "model.head_cfg",
-                                  reserved=("in_features", "num_classes"))
+    if task is not None:
+        roles = task.roles
+        for section in ("models", "optimizers"):
+            table = get_path(raw, section, {})
+            for role in table if isinstance(table, Mapping) else ():
+                if role not in roles:
+                    known = ", ".join(roles) or "none"
+                    problems.append(Problem(f"{section}.{role}", (
+                        f"task {task.name!r} has no model role {role!r}."
+                        f"{suggestion(role, roles)} Its roles: {known}.")))
+                elif section == "optimizers" and not roles[role].trains:
+                    problems.append(Problem(f"{section}.{role}", (
+                        f"role {role!r} of task {task.name!r} does not train; remove "
+                        f"[optimizers.{role}].")))
+        problems += [_problem(item) for item in task.raw_problems(raw)]
 
     regs = get_path(raw, "train.regularizers", [])
     if isinstance(regs, list):
@@ -159,6 +180,41 @@ def name_problems(raw: Mapping[str, Any]) -> list[Problem]:
             if reg is not None:
                 cfg = {k: v for k, v in spec.items() if k != "name"}
                 problems += _cfg_problems(reg.component, cfg, path)
+    return problems
+
+
+def _problem(item: Any) -> Problem:
+    if isinstance(item, Problem):
+        return item
+    level, path, message = item
+    return Problem(path, message, level)
+
+
+#: per-epoch values every run records (``train/lr``...), with their directions
+ENGINE_METRICS = {"lr": "min", "epoch_time_s": "min", "samples_per_s": "max"}
+
+
+def resolve_monitors(recipe: Any, task: Any) -> list[Problem]:
+    """Fill ``train.checkpoint`` and ``train.early_stopping`` monitors from the task's
+    default and their modes from the metric's direction; a monitor that names no metric
+    the task reports is an error (with did-you-mean), never silently ignored."""
+    # what the engine itself records every epoch is a metric too
+    metrics = {**ENGINE_METRICS, **task.metrics()}
+    known = [f"{split}/{name}" for split in ("val", "train", "test") for name in metrics]
+    problems = []
+    for section, path in ((recipe.train.checkpoint, "train.checkpoint"),
+                          (recipe.train.early_stopping, "train.early_stopping")):
+        if section.monitor is None:
+            section.monitor = task.default_monitor()
+        metric = section.monitor.split("/", 1)[1]
+        if metric not in metrics:
+            problems.append(Problem(f"{path}.monitor", (
+                f"task {task.name!r} reports no metric {metric!r}, so {section.monitor!r} "
+                f"would never be measured.{suggestion(section.monitor, known)} Metrics: "
+                f"{', '.join(sorted(metrics))} (each as val/..., train/... or test/...).")))
+            continue
+        if section.mode is None:
+            section.mode = metrics[metric]
     return problems
 
 
@@ -174,8 +230,9 @@ class _Need:
     label: str
 
 
-def _weights_need(model: ModelSection) -> _Need | None:
-    """What ``[model]`` will load, picked by the weights layer's rules; None: random init.
+def _weights_need(ref: Any) -> _Need | None:
+    """What a role (a :class:`~zoo_core.engine.task.ModelRef`) will load, picked by the
+    weights layer's rules; None: random init.
 
     Raises ZooError for a name, tag or URI the run could not use.
     """
@@ -183,19 +240,19 @@ def _weights_need(model: ModelSection) -> _Need | None:
     from zoo_core.weights import weights_source
     from zoo_core.weights.uris import is_uri, parse_hf
 
-    if model.backbone is None or not model.pretrained:
+    if ref.weights == "none":
         return None
-    if model.backbone.startswith("hf://"):
-        parse_hf(model.backbone)
-        if model.weights == "default":
-            return _Need(model.backbone, None, model.backbone)
-        if not is_uri(model.weights):
-            raise ZooError(f"an hf:// backbone has no weight tags; weights = "
-                           f"{model.weights!r} should be \"default\", \"none\" or a URI")
-    if is_uri(model.weights):
-        return _Need(model.weights, None, model.weights)
-    resolved = registry().get("backbone", model.backbone)
-    picked = weights_source(resolved.component, resolved.tag, model.weights)
+    if ref.name.startswith("hf://"):
+        parse_hf(ref.name)
+        if ref.weights == "default":
+            return _Need(ref.name, None, ref.name)
+        if not is_uri(ref.weights):
+            raise ZooError(f"an hf:// model has no weight tags; weights = "
+                           f"{ref.weights!r} should be \"default\", \"none\" or a URI")
+    if is_uri(ref.weights):
+        return _Need(ref.weights, None, ref.weights)
+    resolved = registry().get(ref.kind, ref.name)
+    picked = weights_source(resolved.component, resolved.tag, ref.weights)
     if picked is None:
         return None
     uri, sha256, tag = picked
@@ -239,14 +296,14 @@ def _reachable(uri: str) -> bool:
     return _probed[key]
 
 
-def weights_status(model: ModelSection) -> tuple[bool, str]:
-    """Are the weights ``[model]`` asks for on this machine? (ok, message for people).
+def weights_status(ref: Any) -> tuple[bool, str]:
+    """Are the weights a role asks for on this machine? (ok, message for people).
 
     ok is True for random initialisation and for cached weights; nothing is
     downloaded or hashed.
     """
     try:
-        need = _weights_need(model)
+        need = _weights_need(ref)
         if need is None:
             return True, "random initialisation: no pretrained weights needed"
         from zoo_core.weights import is_cached
@@ -264,40 +321,34 @@ def weights_status(model: ModelSection) -> tuple[bool, str]:
     return False, f"weights {shown} are not cached"
 
 
-def weights_problems(model: ModelSection) -> list[Problem]:
-    if model.backbone is None:
-        return []
-    if not model.pretrained:
-        if model.mode in ("feature_extract", "partial"):
-            return [Problem("model.mode", (
-                f"mode {model.mode!r} freezes a randomly initialised backbone (weights = "
-                "\"none\"): its features are noise. Use pretrained weights or mode 'scratch'."),
-                "warning")]
+def weights_problems(ref: Any) -> list[Problem]:
+    """Whether a role's weights can be loaded: cached, downloadable, or a problem."""
+    where = f"{ref.path}.weights" if ref.path else "weights"
+    if ref.weights == "none":
         return []
     try:
-        need = _weights_need(model)
+        need = _weights_need(ref)
         if need is None:
             return []
         from zoo_core.weights import is_cached
 
         cached = is_cached(need.uri, sha256=need.sha256)
     except ZooError as exc:
-        if model.weights == "default" and "has no pretrained weights" in str(exc):
-            return [Problem("model.weights", (
-                f"backbone {model.backbone!r} has no pretrained weights: set mode = \"scratch\" "
-                "(or weights = \"none\") to train it from random initialisation, or give a "
-                "weights URI."))]
-        return [Problem("model.weights", str(exc))]
+        if ref.weights == "default" and "has no pretrained weights" in str(exc):
+            return [Problem(where, (
+                f"{ref.kind} {ref.name!r} has no pretrained weights: set weights = \"none\" "
+                "to train it from random initialisation, or give a weights URI."))]
+        return [Problem(where, str(exc))]
     if cached:
         return []
-    ok, message = weights_status(model)
+    ok, message = weights_status(ref)
     if _plugin_scheme(need.uri):
-        return [Problem("model.weights", f"{message}; `zoo pull {need.uri}` fetches them "
+        return [Problem(where, f"{message}; `zoo pull {need.uri}` fetches them "
                                          "ahead of the run.", "info")]
     if "://" not in need.uri:
-        return [Problem("model.weights", message + ".")]
+        return [Problem(where, message + ".")]
     if _reachable(need.uri):
-        return [Problem("model.weights", (
+        return [Problem(where, (
             f"{message}; `zoo run` will download them (`zoo pull {need.label}` does it "
             "ahead of time)."), "info")]
     from zoo_core.weights.uris import offline_from_env
@@ -305,7 +356,7 @@ def weights_problems(model: ModelSection) -> list[Problem]:
     why = ("HF_HUB_OFFLINE is set" if offline_from_env()
            else "the Hub is unreachable" if need.uri.startswith("hf://")
            else "its host is unreachable")
-    return [Problem("model.weights", (
+    return [Problem(where, (
         f"{message} and {why}, so `zoo run` cannot load them. Run `zoo pull {need.label}` "
         "on a machine with network access and copy the cache over (docs/weights.md), or "
         "pick weights that are cached (`zoo cache`)."), "warning")]
@@ -359,38 +410,16 @@ def _dataset_attr(dataset: Any, attr: str) -> Any:
         return None
 
 
-def consistency_problems(recipe: Recipe) -> list[Problem]:
-    data, model = recipe.data, recipe.model
-    if data.classes is not None and model.num_classes is not None \
-            and len(data.classes) != model.num_classes:
-        return [Problem("model.num_classes", (
-            f"{model.num_classes} classes, but data.classes keeps {len(data.classes)}; "
-            "drop model.num_classes (it follows the data) or make them agree."))]
-    return []
-
-
-def plugin_problems(recipe: Recipe) -> list[Problem]:
+def plugin_problems(recipe: Any, task: Any) -> list[Problem]:
     """What the task's and the data set's own ``check_recipe(recipe)`` report."""
     from zoo_core.plugins import registry
 
-    problems: list[Problem] = []
-    task_checks = False
-    for kind, name in (("task", recipe.recipe.task), ("dataset", recipe.data.dataset)):
-        try:
-            component = registry().get(kind, name).component
-        except ZooError:
-            continue  # the name checks report it
-        check = getattr(component.factory, "check_recipe", None)
-        if check is None:
-            continue
-        task_checks = task_checks or kind == "task"
-        for item in check(recipe) or ():
-            if isinstance(item, Problem):
-                problems.append(item)
-            else:
-                level, path, message = item
-                problems.append(Problem(path, message, level))
-    if recipe.task_options and not task_checks:
-        problems.append(Problem("task_options", (
-            f"task {recipe.recipe.task!r} takes no [task_options]; remove the table.")))
-    return problems
+    checks = [task.check_recipe]
+    try:
+        dataset = registry().get("dataset", recipe.data.dataset).component
+        check = getattr(dataset.factory, "check_recipe", None)
+        if check is not None:
+            checks.append(check)
+    except ZooError:
+        pass  # the name checks report it
+    return [_problem(item) for check in checks for item in check(recipe) or ()]

@@ -142,11 +142,16 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     while isinstance(node, dict):
         (k, node), = node.items()
         keys.append(k)
+    return keys, literal(value)
+
+
+def literal(value: str) -> Any:
+    """A TOML literal (``3``, ``1e-3``, ``[1, 2]``, ``"x"``), else the text itself: a bare
+    word or a path is a string, as a person meant it."""
     try:
-        parsed = tomllib.loads(f"v = {value}")["v"]
+        return tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:
-        parsed = value  # a bare word or path: a string, as a person meant it
-    return keys, parsed
+        return value
 
 
 def apply_override(raw: dict[str, Any], text: str, col: Collector) -> None:

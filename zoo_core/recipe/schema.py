@@ -1,15 +1,30 @@
-"""The recipe schema: every section and key a TOML recipe may hold.
+"""The recipe schema: the core sections every task shares.
+
+One language for every task::
+
+    [recipe]              name, task, seed
+    [data]                dataset, root, splits, augmentation
+    [models.<role>]       name (registry), weights, cfg
+    [optimizers.<role>]   name, lr, betas, weight_decay, schedule
+    [train]               epochs, batch size, precision, callbacks, regularizers
+    [task]                whatever the task declares
+    [eval]                split, batch size
+
+A task adds its own sections (its ``Options`` model becomes ``[task]``; it may
+add tables such as classification's short form ``[model]`` and extend a core
+section with keys of its own): :func:`zoo_core.recipe.recipe_class` builds the
+recipe model of one task from this base.
 
 Each section is a strict pydantic model (``extra="forbid"``, ``strict=True``):
 an unknown key is an error, never silently ignored, and a value of the wrong
 type is not coerced (``epochs = "3"`` is an error; ``lr = 1`` is fine because
 TOML integers are valid floats). Defaults that depend on other keys
-(``data.split_seed``, ``eval.batch_size``, monitor modes, the stage sum) are
-filled in by :class:`Recipe` so that the resolved recipe written to a run
-folder is explicit.
+(``data.split_seed``, ``eval.batch_size``; monitors and their directions,
+which the task knows) are filled in before the recipe is used, so that the
+resolved recipe written to a run folder is explicit.
 
-Registry names (task, dataset, backbone, head, regularizers) are plain
-strings here; :mod:`zoo_core.recipe` checks them against the live registry.
+Registry names (task, dataset, model names, regularizers) are plain strings
+here; :mod:`zoo_core.recipe` checks them against the live registry.
 ``docs/recipes.md`` documents every key; keep the two in step.
 """
 
@@ -20,23 +35,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-Mode = Literal["fine_tune", "feature_extract", "partial", "scratch"]
 MonitorMode = Literal["min", "max"]
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _MONITOR = re.compile(r"^(train|val|test)/[A-Za-z0-9_.\-]+$")
-# metrics where larger is better; anything else (loss, error, ...) is minimised
-_MAXIMISED = re.compile(r"(top\d*|acc|f1|precision|recall|psnr|ssim|iou|dice|auc|map)", re.I)
+_ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 # Keys that carry no schema of their own: they are handed to a component
 # factory, whose signature `zoo_core.recipe` checks them against.
-OPEN_TABLES = ("model.head_cfg", "train.regularizers[]", "task_options")
-
-
-def infer_monitor_mode(monitor: str) -> MonitorMode:
-    """'max' for accuracy-like metrics (top1, f1, psnr...), 'min' otherwise."""
-    metric = monitor.rsplit("/", 1)[-1]
-    return "max" if _MAXIMISED.search(metric) else "min"
+OPEN_TABLES = ("models.<role>.cfg", "train.regularizers[]")
 
 
 class Section(BaseModel):
@@ -48,7 +55,7 @@ class Section(BaseModel):
 def _check_monitor(value: str) -> str:
     if not _MONITOR.match(value):
         raise ValueError(
-            f"{value!r} is not a metric key; write <split>/<metric>, e.g. 'val/loss' or 'val/top1'"
+            f"{value!r} is not a metric key; write <split>/<metric>, e.g. 'val/loss'"
         )
     return value
 
@@ -58,7 +65,8 @@ def _check_monitor(value: str) -> str:
 
 class RecipeMeta(Section):
     name: str | None = Field(default=None, description="run name; defaults to the file stem")
-    task: str = Field(default="classification", description="registry name of kind task")
+    #: None: the one task that declares the recipe's extra sections (see recipe_class)
+    task: str | None = Field(default=None, description="registry name of kind task")
     seed: int = Field(default=0, ge=0)
     description: str = ""
 
@@ -158,56 +166,15 @@ class DataSection(Section):
         return self
 
 
-# --- [model] ----------------------------------------------------------------
+# --- [models.<role>] -------------------------------------------------------
 
 
-class ModelSection(Section):
-    backbone: str | None = Field(
-        default=None, description="registry name, name.tag, plugin:name or hf://org/repo")
+class ModelEntry(Section):
+    """One named model: a registry name, its weights, and its factory's keys."""
+
+    name: str = Field(..., description="registry name, name.tag, plugin:name or hf://org/repo")
     weights: str = Field(default="default", description='"default", a tag, a URI, or "none"')
-    head: str = "linear"
-    head_cfg: dict[str, Any] = Field(default_factory=dict)
-    mode: Mode = "fine_tune"
-    freeze_stages: int = Field(default=0, ge=0)
-    unfreeze_at: dict[str, int] = Field(default_factory=dict)
-    stage_lr_mult: list[float] = Field(default_factory=list)
-    head_lr_mult: float = Field(default=1.0, ge=0.0)
-    num_classes: int | None = Field(default=None, ge=1)
-    in_chans: int | None = Field(default=None, ge=1)
-    drop_rate: float | None = Field(default=None, ge=0.0, lt=1.0)
-
-    @field_validator("unfreeze_at")
-    @classmethod
-    def _epoch_keys(cls, v: dict[str, int]) -> dict[str, int]:
-        for epoch, frozen in v.items():
-            if not epoch.isdigit():
-                raise ValueError(
-                    f"keys are epoch numbers written as strings, e.g. {{\"3\" = 0}}; got {epoch!r}"
-                )
-            if frozen < 0:
-                raise ValueError(f"epoch {epoch}: the number of frozen stages must be >= 0")
-        return dict(sorted(v.items(), key=lambda kv: int(kv[0])))
-
-    @field_validator("stage_lr_mult")
-    @classmethod
-    def _non_negative(cls, v: list[float]) -> list[float]:
-        if any(m < 0 for m in v):
-            raise ValueError(f"learning-rate multipliers must be >= 0, got {v}")
-        return v
-
-    @model_validator(mode="after")
-    def _mode_and_weights_agree(self) -> ModelSection:
-        if self.mode == "scratch":
-            if self.weights == "default":
-                self.weights = "none"
-            elif self.weights != "none":
-                raise ValueError(
-                    f"mode 'scratch' trains from random initialisation, but weights = "
-                    f"{self.weights!r}; remove `weights` or pick mode 'fine_tune'"
-                )
-        if self.mode != "partial" and self.unfreeze_at:
-            raise ValueError("unfreeze_at only applies to mode 'partial'")
-        return self
+    cfg: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def pretrained(self) -> bool:
@@ -252,9 +219,18 @@ class ScheduleSection(Section):
     min_lr: float = Field(default=0.0, ge=0.0)
 
 
+class RoleOptimizer(OptimizerSection):
+    """``[optimizers.<role>]``: one role's optimizer; unset keys come from the task's
+    defaults for the role, then ``[train.optimizer]``; ``schedule`` from
+    ``[train.schedule]`` when absent."""
+
+    schedule: ScheduleSection | None = None
+
+
 class EarlyStoppingSection(Section):
     enabled: bool = False
-    monitor: str = "val/loss"
+    #: None: the task's default monitor; mode None: the metric's direction
+    monitor: str | None = None
     mode: MonitorMode | None = None
     patience: int = Field(default=5, ge=0)
     min_delta: float = Field(default=0.0, ge=0.0)
@@ -262,30 +238,19 @@ class EarlyStoppingSection(Section):
 
     @field_validator("monitor")
     @classmethod
-    def _monitor_ok(cls, v: str) -> str:
-        return _check_monitor(v)
-
-    @model_validator(mode="after")
-    def _infer_mode(self) -> EarlyStoppingSection:
-        if self.mode is None:
-            self.mode = infer_monitor_mode(self.monitor)
-        return self
+    def _monitor_ok(cls, v: str | None) -> str | None:
+        return None if v is None else _check_monitor(v)
 
 
 class CheckpointSection(Section):
-    monitor: str = "val/top1"
+    #: None: the task's default monitor; mode None: the metric's direction
+    monitor: str | None = None
     mode: MonitorMode | None = None
 
     @field_validator("monitor")
     @classmethod
-    def _monitor_ok(cls, v: str) -> str:
-        return _check_monitor(v)
-
-    @model_validator(mode="after")
-    def _infer_mode(self) -> CheckpointSection:
-        if self.mode is None:
-            self.mode = infer_monitor_mode(self.monitor)
-        return self
+    def _monitor_ok(cls, v: str | None) -> str | None:
+        return None if v is None else _check_monitor(v)
 
 
 class RegularizerSpec(BaseModel):
@@ -310,9 +275,7 @@ class TrainSection(Section):
     compile: bool = False
     device: str = "auto"
     deterministic: bool = False
-    feature_cache: bool | Literal["auto"] = "auto"
     max_steps_per_epoch: int | None = Field(default=None, ge=1)
-    label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     clip_grad_norm: float | None = Field(default=None, gt=0.0)
     optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
     schedule: ScheduleSection = Field(default_factory=ScheduleSection)
@@ -327,29 +290,6 @@ class TrainSection(Section):
             raise ValueError(f"expected auto, cpu, mps, cuda or cuda:N, got {v!r}")
         return v
 
-    @field_validator("feature_cache", mode="before")
-    @classmethod
-    def _auto_or_bool(cls, v: Any) -> Any:
-        if isinstance(v, bool) or v == "auto":
-            return v
-        raise ValueError(f"expected true, false or \"auto\", got {v!r}")
-
-
-# --- [[stages]] -------------------------------------------------------------
-
-
-class StageSection(Section):
-    """One phase of training; unset keys keep the values of [model]/[train]."""
-
-    name: str | None = None
-    epochs: int = Field(..., ge=1)
-    mode: Mode | None = None
-    freeze_stages: int | None = Field(default=None, ge=0)
-    lr: float | None = Field(default=None, gt=0.0)
-    weight_decay: float | None = Field(default=None, ge=0.0)
-    head_lr_mult: float | None = Field(default=None, ge=0.0)
-    stage_lr_mult: list[float] | None = None
-
 
 # --- [eval] -----------------------------------------------------------------
 
@@ -357,33 +297,39 @@ class StageSection(Section):
 class EvalSection(Section):
     split: Literal["train", "val", "test"] | None = Field(
         default=None, description='None: "test" when the data set has one, else "val"')
-    topk: list[int] = Field(default_factory=lambda: [1, 5], min_length=1)
     batch_size: int | None = Field(default=None, ge=1)
-
-    @field_validator("topk")
-    @classmethod
-    def _positive(cls, v: list[int]) -> list[int]:
-        if any(k < 1 for k in v):
-            raise ValueError(f"every k must be >= 1, got {v}")
-        return sorted(set(v))
 
 
 # --- the whole recipe --------------------------------------------------------
 
 
+def _roles_named(value: dict[str, Any], what: str) -> dict[str, Any]:
+    for role in value:
+        if not _ROLE.match(role):
+            raise ValueError(f"{what}: role {role!r} is not a name (lower case letters, digits "
+                             "and '_', starting with a letter)")
+    return value
+
+
 class Recipe(Section):
-    """A parsed, schema-checked recipe. Build it with :func:`zoo_core.recipe.load_recipe`."""
+    """A parsed, schema-checked recipe. Build it with :func:`zoo_core.recipe.load_recipe`;
+    a task's recipe class (:func:`zoo_core.recipe.recipe_class`) derives from this one."""
 
     recipe: RecipeMeta = Field(default_factory=RecipeMeta)
     data: DataSection
-    model: ModelSection = Field(default_factory=ModelSection)
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+    optimizers: dict[str, RoleOptimizer] = Field(default_factory=dict)
     train: TrainSection = Field(default_factory=TrainSection)
-    stages: list[StageSection] = Field(default_factory=list)
     eval: EvalSection = Field(default_factory=EvalSection)
-    #: free-form keys for the task; checked by the task's ``check_recipe`` if it has one
-    task_options: dict[str, Any] = Field(default_factory=dict)
+    #: the task's own section; the task's recipe class replaces this with its Options
+    task: dict[str, Any] = Field(default_factory=dict)
 
     _source: str | None = PrivateAttr(default=None)
+
+    @field_validator("models", "optimizers")
+    @classmethod
+    def _role_names(cls, v: dict[str, Any], info: Any) -> dict[str, Any]:
+        return _roles_named(v, str(info.field_name))
 
     @model_validator(mode="after")
     def _resolve_dependent_defaults(self) -> Recipe:
@@ -391,21 +337,6 @@ class Recipe(Section):
             self.data.split_seed = self.recipe.seed
         if self.eval.batch_size is None:
             self.eval.batch_size = self.train.batch_size
-        if self.stages:
-            total = sum(s.epochs for s in self.stages)
-            if "epochs" in self.train.model_fields_set and self.train.epochs != total:
-                raise ValueError(
-                    f"train.epochs = {self.train.epochs} but the stages add up to {total} epochs; "
-                    "remove train.epochs (it is the sum of the stages) or make them agree"
-                )
-            self.train.epochs = total
-            for i, stage in enumerate(self.stages):
-                if stage.name is None:
-                    stage.name = f"stage{i + 1}"
-                if stage.mode == "scratch" and i > 0:
-                    raise ValueError(
-                        f"stages[{i}].mode: 'scratch' can only be the first stage"
-                    )
         return self
 
     # -- conveniences -----------------------------------------------------------

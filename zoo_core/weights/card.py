@@ -35,6 +35,8 @@ class CardFacts:
     data_config: dict[str, Any] = field(default_factory=dict)
     label_names: Sequence[str] | None = None
     timm_compatible: bool = False
+    #: the task's tags (``Task.card_tags``); the first is the Hub's pipeline tag
+    task_tags: Sequence[str] = ()
 
 
 def _yaml_scalar(value: Any) -> str:
@@ -48,9 +50,9 @@ def _front_matter(facts: CardFacts) -> str:
     tags = ["zoo", "pytorch", "safetensors"]
     if facts.timm_compatible:
         tags.append("timm")
-    if facts.task == "classification":
-        tags.append("image-classification")
-        lines.append("pipeline_tag: image-classification")
+    if facts.task_tags:
+        tags += list(facts.task_tags)
+        lines.append(f"pipeline_tag: {_yaml_scalar(facts.task_tags[0])}")
     lines.append("tags:")
     lines += [f"- {_yaml_scalar(t)}" for t in tags]
     hub_bases = [w["uri"] for w in facts.base_weights if str(w.get("uri", "")).startswith("hf://")]

@@ -206,7 +206,7 @@ def load_weights(model: nn.Module, state: dict[str, Tensor], *, source: str = "c
 
 def _data_config(model: nn.Module, *layers: Mapping[str, Any] | None) -> dict[str, Any]:
     """The model's own data config, overridden by what the weights say, in order."""
-    from zoo_core.modules import data_config
+    from zoo_core.nn.modules import data_config
 
     overrides: dict[str, Any] = {}
     for layer in layers:
@@ -380,7 +380,7 @@ def save_model(folder: str | Path, model: nn.Module, config: Mapping[str, Any]) 
     the ``builder`` that :func:`load_model` uses. Missing ``num_classes`` and
     ``pretrained_cfg`` are filled in from the model.
     """
-    from zoo_core.modules import data_config
+    from zoo_core.nn.modules import data_config
 
     cfg = dict(config)
     zoo = cfg.get("zoo") or {}

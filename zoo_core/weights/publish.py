@@ -29,8 +29,6 @@ from zoo_core.weights.uris import (
 )
 
 PUSHED_FILES = ("config.json", "model.safetensors", "README.md")
-# where a run folder may keep the saved model, best first
-_MODEL_SUBDIRS = ("best", "best_model", "model", "final", "last")
 _RECIPE_FILES = ("recipe.resolved.toml", "resolved_recipe.toml", "recipe.toml")
 _METRIC_FILES = ("metrics.json", "summary.json", "final_metrics.json", "results.json",
                  "eval.json")
@@ -50,29 +48,16 @@ class PushResult:
                 "commit": self.commit, "url": self.url, "files": list(self.files)}
 
 
-def _is_saved_model(path: Path) -> bool:
-    return (path / "config.json").is_file() and (path / "model.safetensors").is_file()
-
-
-def find_saved_model(path: str | Path) -> tuple[Path, Path]:
+def find_saved_model(path: str | Path, role: str | None = None) -> tuple[Path, Path]:
     """(saved-model folder, folder to read run records from) for a run or model folder."""
+    from zoo_core.weights.saved import find_model_folder, run_of
+
     root = Path(path)
     if not root.is_dir():
         raise WeightsError(f"{root} is not a folder; `zoo push` takes a run folder or a saved "
                            "model folder (config.json + model.safetensors).")
-    if _is_saved_model(root):
-        return root, root
-    for name in _MODEL_SUBDIRS:
-        if _is_saved_model(root / name):
-            return root / name, root
-    found = sorted(d for d in root.iterdir() if d.is_dir() and _is_saved_model(d))
-    if len(found) == 1:
-        return found[0], root
-    raise WeightsError(
-        f"{root} holds no saved model: expected config.json and model.safetensors in it or in "
-        f"one of its sub-folders ({', '.join(_MODEL_SUBDIRS)})."
-        + (f" Found several: {', '.join(d.name for d in found)}; name one." if found else "")
-    )
+    folder = find_model_folder(root, role)
+    return folder, run_of(folder) or folder
 
 
 def _read_json(path: Path) -> Any:
@@ -178,11 +163,11 @@ def _license(explicit: str | None, config: dict[str, Any], recipe: dict[str, Any
 
 
 def prepare_folder(path: str | Path, out: str | Path, *, repo_id: str,
-                   license: str | None = None) -> Path:
+                   license: str | None = None, role: str | None = None) -> Path:
     """Write config.json, model.safetensors and README.md for ``repo_id`` into ``out``."""
     from zoo_core.weights import load_model
 
-    model_dir, run_dir = find_saved_model(path)
+    model_dir, run_dir = find_saved_model(path, role)
     tensors = check_safetensors(model_dir / "model.safetensors")
     load_model(model_dir)  # rebuilds and loads strictly: never publish a broken folder
     config = _read_json(model_dir / "config.json")
@@ -192,7 +177,8 @@ def prepare_folder(path: str | Path, out: str | Path, *, repo_id: str,
     recipe_text, recipe = _recipe(folders, config)
     zoo = config.get("zoo") or {}
     builder = zoo.get("builder") or {}
-    model_section = recipe.get("model") or {}
+    # what training started from: the model's own record, else a wave-1 recipe's [model]
+    model_section = zoo.get("base") or recipe.get("model") or {}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "model.safetensors") as tmp:
@@ -200,7 +186,8 @@ def prepare_folder(path: str | Path, out: str | Path, *, repo_id: str,
     with atomic_open(out / "config.json") as fh:
         json.dump(config, fh, indent=2)
         fh.write("\n")
-    base, base_weights = model_section.get("backbone"), model_section.get("weights", "default")
+    base = model_section.get("name", model_section.get("backbone"))
+    base_weights = model_section.get("weights", "default")
     if str(base_weights).lower() in ("none", "false", "random", "scratch"):
         base = None  # trained from scratch: the card says so
     elif base and base_weights not in (None, True, "default"):
@@ -221,6 +208,7 @@ def prepare_folder(path: str | Path, out: str | Path, *, repo_id: str,
         data_config=dict(config.get("pretrained_cfg") or {}),
         label_names=config.get("label_names"),
         timm_compatible=timm_compatible(config, tensors),
+        task_tags=list(zoo.get("tags") or []),
     )
     with atomic_open(out / "README.md") as fh:
         fh.write(render_card(facts))
@@ -250,13 +238,13 @@ def _push_error(exc: BaseException, repo_id: str) -> WeightsError:
 
 def push(path: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
          dry_run: str | Path | None = None, license: str | None = None,
-         message: str | None = None) -> PushResult:
+         message: str | None = None, role: str | None = None) -> PushResult:
     """Upload a run's best model or a saved model to ``repo_id`` as one commit."""
     check_repo_id(repo_id)
     if revision:
         check_revision(revision)
     if dry_run is not None:
-        folder = prepare_folder(path, dry_run, repo_id=repo_id, license=license)
+        folder = prepare_folder(path, dry_run, repo_id=repo_id, license=license, role=role)
         return PushResult(repo_id, folder)
     if offline_from_env():
         raise WeightsError("Cannot push while HF_HUB_OFFLINE is set. Unset it, or use "
@@ -270,7 +258,7 @@ def push(path: str | Path, repo_id: str, *, private: bool = False, revision: str
     from huggingface_hub import CommitOperationAdd, HfApi
 
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
-        folder = prepare_folder(path, tmp, repo_id=repo_id, license=license)
+        folder = prepare_folder(path, tmp, repo_id=repo_id, license=license, role=role)
         api = HfApi(endpoint=hf_endpoint(), token=token)
         ops = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name))
                for name in PUSHED_FILES]

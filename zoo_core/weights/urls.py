@@ -153,6 +153,11 @@ def resolve_local(uri: str, *, sha256: str | None = None) -> ResolvedWeights:
     if not path.exists():
         raise WeightsError(f"Weights path {path} does not exist.")
     config: dict[str, Any] = {}
+    if path.is_dir() and not (path / "model.safetensors").exists():
+        from zoo_core.weights.saved import find_model_folder, is_model_folder, roles_in
+
+        if roles_in(path) or is_model_folder(path / "model"):  # a run folder
+            path = find_model_folder(path)
     if path.is_dir():
         cfg_file, weights = path / "config.json", path / "model.safetensors"
         if not weights.exists():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -43,3 +45,21 @@ def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """(N, num_features) pooled, pre-logits features of any zoo backbone."""
     features = model.forward_features(x)  # type: ignore[operator]
     return model.forward_head(features, pre_logits=True)  # type: ignore[operator]
+
+
+def _dropout_hook(p: float) -> Callable[..., Any]:
+    def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not module.training or not p:
+            return args
+        return (F.dropout(args[0], p=p, training=True), *args[1:])
+    return hook
+
+
+def add_input_dropout(module: nn.Module, p: float) -> None:
+    """Dropout on ``module``'s input while it trains, without touching its state dict
+    (a saved classifier keeps timm's key names). Replaces an earlier one."""
+    old = getattr(module, "_zoo_input_dropout", None)
+    if old is not None:
+        old.remove()
+    setattr(module, "_zoo_input_dropout",  # noqa: B010 - a plain attribute, not a submodule
+            module.register_forward_pre_hook(_dropout_hook(float(p))))

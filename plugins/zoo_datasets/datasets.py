@@ -1,5 +1,5 @@
-"""Classification data sets: image folders, scikit-learn digits, and torchvision's
-Flowers102, CIFAR-10 and Oxford-IIIT Pet (downloaded when online).
+"""Data sets: image folders (with or without classes), scikit-learn digits, and
+torchvision's Flowers102, CIFAR-10 and Oxford-IIIT Pet (downloaded when online).
 
 Each factory takes ``root`` and ``download`` and returns
 :class:`~zoo_core.data.sources.DatasetSplits`; the core applies the recipe's
@@ -31,6 +31,14 @@ def imagefolder(root: str | None = None, download: bool = True) -> DatasetSplits
         raise DataError("Data set 'imagefolder' needs data.root: the folder that holds one "
                         "sub-folder of images per class (or train/, val/, test/ folders of them).")
     return scan_image_folder(root)
+
+
+def images(root: str | None = None, download: bool = True) -> DatasetSplits:
+    from zoo_core.data.imagefolder import scan_images
+
+    if not root:
+        raise DataError("Data set 'images' needs data.root: a folder of images.")
+    return scan_images(root)
 
 
 def digits(root: str | None = None, download: bool = True) -> DatasetSplits:
@@ -125,11 +133,3 @@ def oxford_pets(root: str | None = None, download: bool = True) -> DatasetSplits
         splits[split] = IndexedSource(ds, ds._labels, classes, files=ds._images,
                                       name=f"oxford_pets/{split}")
     return DatasetSplits(classes, splits, "oxford_pets")
-
-
-def check_imagefolder(recipe: Any) -> list[tuple[str, str, str]]:
-    """Recipe check: an image folder needs data.root."""
-    if not recipe.data.root:
-        return [("error", "data.root", "dataset 'imagefolder' needs data.root: a folder of "
-                 "class folders (or train/, val/, test/ folders of them)")]
-    return []

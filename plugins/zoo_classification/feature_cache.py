@@ -14,14 +14,11 @@ from dataclasses import dataclass
 
 import torch
 
+from zoo_classification.transfer import ModelParts
 from zoo_core.data.dataset import BadImagePolicy, Batch
 from zoo_core.data.loaders import EpochSampler
+from zoo_core.engine.context import StopRequested
 from zoo_core.engine.devices import Precision, eval_mode, to_device
-from zoo_core.engine.transfer import ModelParts
-
-
-class CacheInterrupted(Exception):
-    """Ctrl-C while features were being computed."""
 
 
 @dataclass
@@ -46,15 +43,15 @@ def compute_features(parts: ModelParts, loader: torch.utils.data.DataLoader, *,
     with torch.no_grad(), eval_mode(parts.model):
         for i, batch in enumerate(loader):
             if should_stop():
-                raise CacheInterrupted
+                raise StopRequested
             policy.check(batch.skipped)
-            if batch.inputs is None:
+            if not batch:
                 continue
-            x = to_device(batch.inputs, device, channels_last=channels_last)
+            x = to_device(batch["image"], device, channels_last=channels_last)
             with precision.autocast():
                 f = parts.features(x)
             feats.append(f.float())
-            targets.append(batch.targets.to(device))
+            targets.append(batch["label"].to(device))
             if on_batch is not None:
                 on_batch(i)
     if not feats:
@@ -84,4 +81,6 @@ class FeatureLoader:
             idx = index[start:start + self.batch_size]
             if self.drop_last and idx.numel() < self.batch_size:
                 return
-            yield Batch(self.features.features[idx], self.features.targets[idx])
+            batch = Batch(features=self.features.features[idx],
+                          label=self.features.targets[idx])
+            yield batch
