@@ -364,6 +364,13 @@ class GanMetrics:
         if self._kid is not None and "kid" in state:
             for k, v in state["kid"].items():
                 setattr(self._kid, k, [t.to(self.device) for t in v])
+        # an update with no samples changes no statistic but tells torchmetrics the metric
+        # has data (and the feature dtype its compute() casts to)
+        empty = torch.empty(0, self.features.num_features, dtype=torch.float64,
+                            device=self.device)
+        self._fid.update(empty, real=False)
+        if self._kid is not None:
+            self._kid.update(empty, real=False)
 
 
 # -- conditional accuracy ----------------------------------------------------------------
