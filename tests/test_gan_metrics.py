@@ -249,3 +249,59 @@ def test_conditional_accuracy_is_the_share_assigned_to_the_requested_class():
     assert clf.training  # put back in the mode it was in
     with pytest.raises(ValueError, match="labels"):
         conditional_accuracy(clf, images, made[:3])
+
+
+# -- the Inception path (torch-fidelity's architecture with random weights) ---------------------
+
+
+@pytest.fixture(scope="module")
+def inception_file(tmp_path_factory):
+    """A weights file for torch-fidelity's Inception-v3: its architecture, random init.
+    (The real file cannot be downloaded here; this checks the wiring, not the numbers.)"""
+    tfi = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
+    cls = tfi.FeatureExtractorInceptionV3
+    mp = pytest.MonkeyPatch()
+    # build the network without its download: only the third-party loader is bypassed
+    mp.setattr(tfi, "load_state_dict_from_url", lambda *a, **k: {})
+    mp.setattr(cls, "load_state_dict", lambda self, *a, **k: None)
+    try:
+        torch.manual_seed(0)
+        state = cls("inception-v3-compat", ["2048"]).state_dict()
+    finally:
+        mp.undo()
+    path = tmp_path_factory.mktemp("inception") / INCEPTION_WEIGHTS_FILE
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.slow
+def test_inception_is_used_when_its_weights_are_on_disk(inception_file):
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    net, note = build_feature_net("auto", inception_weights=inception_file)
+    assert net.name == "inception" and net.num_features == 2048 and net.uint8
+    assert str(inception_file) in note
+    meter = GanMetrics(feature_net=net)
+    assert meter.keys[0] == "fid_inception"
+    x = noise_images(3, 0, channels=1)
+    feats = meter.featurize(x)
+    assert feats.shape == (3, 2048)
+    # the reference extractor on the same bytes: [-1, 1] -> 0..255, gray -> RGB
+    ref = NoTrainInceptionV3("inception-v3-compat", ["2048"],
+                             feature_extractor_weights_path=str(inception_file))
+    as_bytes = ((x.expand(-1, 3, -1, -1) + 1) / 2 * 255).round().to(torch.uint8)
+    torch.testing.assert_close(feats.float(), ref(as_bytes), rtol=1e-4, atol=1e-5)
+
+
+class NotATensor:
+    """Anything a pickle can carry besides tensors: torch.load(weights_only=True) refuses it."""
+
+
+def test_inception_weights_with_pickled_code_are_refused(tmp_path):
+    pytest.importorskip("torch_fidelity")
+    from zoo_core.errors import WeightsError
+
+    bad = tmp_path / INCEPTION_WEIGHTS_FILE
+    torch.save({"Conv2d_1a_3x3.conv.weight": torch.zeros(1), "x": NotATensor()}, bad)
+    with pytest.raises(WeightsError, match="Refusing to load"):
+        build_feature_net("inception", inception_weights=bad)

@@ -127,11 +127,26 @@ def _inception_unavailable(explicit: str | Path | None) -> str | None:
 
 
 def inception_feature_net(weights_path: str | Path) -> FeatureNet:
-    """torch-fidelity's Inception-v3 (2048-d pool features) through torchmetrics."""
+    """torch-fidelity's Inception-v3 (2048-d pool features) through torchmetrics.
+
+    torch-fidelity reads its weights with ``torch.load(weights_only=False)``,
+    which would run any code pickled into the file. So the file is read first
+    with zoo's loader (``weights_only=True``: tensors only, anything else is a
+    :class:`WeightsError`), and torch-fidelity gets a copy of those tensors.
+    """
+    import tempfile
+
     from torchmetrics.image.fid import NoTrainInceptionV3
 
-    net = NoTrainInceptionV3(name="inception-v3-compat", features_list=[str(INCEPTION_FEATURES)],
-                             feature_extractor_weights_path=str(weights_path))
+    from zoo_core.weights import load_state_dict
+
+    state = load_state_dict(weights_path)
+    with tempfile.TemporaryDirectory(prefix="zoo-inception-") as tmp:
+        checked = Path(tmp) / INCEPTION_WEIGHTS_FILE
+        torch.save(state, checked)
+        net = NoTrainInceptionV3(name="inception-v3-compat",
+                                 features_list=[str(INCEPTION_FEATURES)],
+                                 feature_extractor_weights_path=str(checked))
     return FeatureNet(net, name="inception", num_features=INCEPTION_FEATURES, input_size=None,
                       uint8=True)
 
