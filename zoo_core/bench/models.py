@@ -195,23 +195,33 @@ def build_module(target: ModelTarget) -> nn.Module:
 
 
 def example_input(model: nn.Module, target: ModelTarget, batch_size: int,
-                  img_size: int | None, device: torch.device) -> torch.Tensor:
-    """The random input of one batch, on ``device``.
+                  img_size: int | None, device: torch.device) -> Any:
+    """The random input of one batch, on ``device``: a Tensor, or a tuple of
+    them that the model is called with as ``model(*inputs)``.
 
-    A model may define ``example_input(batch_size) -> Tensor`` (latent vectors
-    for a generator, say); otherwise the input is an image batch shaped by the
-    model's data config (``pretrained_cfg['input_size']``), the weight tag's, or
-    ``img_size``.
+    A model may define ``example_input(batch_size) -> Tensor | tuple`` (latent
+    vectors and labels for a conditional generator, say); otherwise the input
+    is an image batch shaped by the model's data config
+    (``pretrained_cfg['input_size']``), the weight tag's, or ``img_size``.
     """
     make = getattr(model, "example_input", None)
     if callable(make):
-        return make(batch_size).to(device)
+        return _each(make(batch_size), lambda t: t.to(device))
     from zoo_core.nn.modules import data_config
 
     size = tuple(target.input_size or data_config(model)["input_size"])
     if img_size:
         size = (size[0], img_size, img_size)
     return torch.randn((batch_size, *size), device=device)
+
+
+def _each(x: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``fn`` on a Tensor input, or on every Tensor of a tuple input."""
+    return tuple(fn(t) for t in x) if isinstance(x, tuple) else fn(x)
+
+
+def _call(model: Callable[..., Any], x: Any) -> Any:
+    return model(*x) if isinstance(x, tuple) else model(x)
 
 
 # -- one benchmark ---------------------------------------------------------
@@ -292,7 +302,7 @@ class Runner:
 
     # -- phases ------------------------------------------------------------
     def _prepare(self, spec: BenchSpec, batch_size: int, train: bool
-                 ) -> tuple[nn.Module, Callable[..., Any], torch.Tensor, ModelTarget]:
+                 ) -> tuple[nn.Module, Callable[..., Any], Any, ModelTarget]:
         target = self.target(spec.model)
         model = build_module(target)
         if spec.model not in self._params:
@@ -304,8 +314,9 @@ class Runner:
         if spec.channels_last:
             model.to(memory_format=torch.channels_last)
         x = example_input(model, target, batch_size, self.settings.img_size, self.device)
-        if spec.channels_last and x.ndim == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
+        if spec.channels_last:
+            x = _each(x, lambda t: t.contiguous(memory_format=torch.channels_last)
+                      if t.ndim == 4 else t)
         run: Callable[..., Any] = torch.compile(model) if spec.compile else model
         return model, run, x, target
 
@@ -318,14 +329,14 @@ class Runner:
         model, run, x, target = self._prepare(spec, batch_size, train=False)
         key = self._flops_key(spec, "infer")
         if key not in self._flops:
-            one = x[:1]
+            one = _each(x, lambda t: t[:1])
             with torch.inference_mode():
-                self._flops[key] = count_flops(lambda: model(one))
+                self._flops[key] = count_flops(lambda: _call(model, one))
         amp = autocast(self.device, spec.precision)
 
-        def step(inp: torch.Tensor = x) -> None:
+        def step(inp: Any = x) -> None:
             with amp:
-                run(inp)
+                _call(run, inp)
 
         with torch.inference_mode():
             timing = timed_loop(step, batch_size=batch_size, warmup=s.warmup, iters=s.iters,
@@ -339,7 +350,7 @@ class Runner:
                 elif lkey in self._latency:
                     latency = self._latency[lkey]
                 else:
-                    one = x[:1].clone()
+                    one = _each(x, lambda t: t[:1].clone())
                     lat = timed_loop(lambda: step(one), batch_size=1, warmup=s.warmup,
                                      iters=s.iters, clock=self.clock)
                     latency = lat.pct_ms(50)
@@ -355,15 +366,15 @@ class Runner:
         key = self._flops_key(spec, "train")
         if key not in self._flops:
             # batch 2: batch norm in train mode needs more than one value per channel
-            two = torch.cat([x[:1], x[:1]]) if batch_size == 1 else x[:2]
-            flops = count_flops(lambda: _loss(model(two)).backward())
+            two = _each(x, lambda t: torch.cat([t[:1], t[:1]]) if batch_size == 1 else t[:2])
+            flops = count_flops(lambda: _loss(_call(model, two)).backward())
             self._flops[key] = None if flops is None else flops // 2
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True)
         amp = autocast(self.device, spec.precision)
 
         def step() -> None:
             with amp:
-                loss = _loss(run(x))
+                loss = _loss(_call(run, x))
             loss.backward()
             optimizer.step()
 
@@ -438,7 +449,8 @@ def _describe(exc: BaseException) -> str:
     return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:300]
 
 
-def _img_size(x: torch.Tensor) -> int | None:
+def _img_size(x: Any) -> int | None:
+    x = x[0] if isinstance(x, tuple) else x
     return int(x.shape[-1]) if x.ndim == 4 else None
 
 
