@@ -137,14 +137,15 @@ class CommunitySR(nn.Module):
                 f"({', '.join(desc.tags) or 'no tags'}, x{desc.scale}), not the "
                 f"{self._spec.arch_id} that '{self.arch}' is; {hint}."
             )
-        self._check_agrees(desc)
-        self._adopt(desc)
+        self._adopt(desc, self._check_agrees(desc))
         return {f"net.{k}": v for k, v in self.net.state_dict().items()}
 
-    def _adopt(self, desc: Any) -> None:
+    def _adopt(self, desc: Any, net: nn.Module | None = None) -> None:
+        net = desc.model if net is None else net
         old = self._modules.get("net")
         param = next(iter(old.parameters()), None) if old is not None else None
-        net = desc.model if param is None else desc.model.to(device=param.device)
+        if param is not None:
+            net = net.to(device=param.device)
         self.net = net
         self.scale = int(desc.scale)
         self.in_chans = int(desc.input_channels)
@@ -152,20 +153,37 @@ class CommunitySR(nn.Module):
                          "scale": int(desc.scale), "purpose": desc.purpose,
                          "hyperparameters": dict(getattr(net, "hyperparameters", {}) or {})}
 
-    def _check_agrees(self, desc: Any) -> None:
+    def _check_agrees(self, desc: Any) -> nn.Module:
+        """Every cfg key that was set must agree with the weights. ``scale`` and
+        ``in_chans`` are compared with what spandrel detected; another key that
+        differs from the detected hyperparameters is accepted when the network
+        rebuilt with it still takes every tensor of the weights (spandrel cannot
+        read e.g. a window size or ``img_size`` from shapes, and falls back to the
+        class default), which then replaces spandrel's network."""
         found = {"scale": int(desc.scale), "in_chans": int(desc.input_channels)}
-        hyper = getattr(desc.model, "hyperparameters", {}) or {}
-        clashes = []
+        hyper = dict(getattr(desc.model, "hyperparameters", {}) or {})
+        clashes, overrides = [], {}
         for key, want in self.requested.items():
-            have = found.get(key, hyper.get(key, want))
-            if _norm(have) != _norm(want):
-                clashes.append(f"{key}={want!r} (the weights have {have!r})")
+            if key in found:
+                if int(want) != found[key]:
+                    clashes.append(f"{key}={want!r} (the weights have {found[key]!r})")
+            elif key in hyper and _norm(hyper[key]) != _norm(want):
+                overrides[key] = want
+        net = desc.model
+        if overrides and not clashes:
+            try:
+                net = _model_class(self._spec)(**{**hyper, **overrides})
+                net.load_state_dict(desc.model.state_dict(), strict=True)
+            except Exception:
+                clashes += [f"{k}={v!r} (the weights have {hyper[k]!r})"
+                            for k, v in overrides.items()]
         if clashes:
             raise WeightsError(
                 f"The {desc.architecture.id} weights disagree with the cfg of "
                 f"'{self.arch}': {'; '.join(clashes)}. Remove those keys from the model's cfg "
                 "(the architecture follows the weights), or pick weights made for them."
             )
+        return net
 
 
 def build_community(name: str, **cfg: Any) -> CommunitySR:
