@@ -81,6 +81,16 @@ def test_quantize_rounds_to_8_bit_like_basicsr_tensor2img():
     assert abs(float(psnr(noisy, _t(hr8), quantize=False)) - ref_p) > 1e-4
 
 
+def test_round_y_rounds_luma_like_matlab_rgb2ycbcr_of_uint8():
+    rng = np.random.default_rng(5)
+    sr8, hr8 = _pair(rng, 30, 30)
+    a, b = np.round(_y(sr8.astype(np.float64))), np.round(_y(hr8.astype(np.float64)))
+    ref = _ref_psnr(a[2:-2, 2:-2], b[2:-2, 2:-2])
+    assert abs(float(psnr(_t(sr8), _t(hr8), crop_border=2, round_y=True)) - ref) < 1e-9
+    ref_s = _ref_ssim_channel(a[2:-2, 2:-2], b[2:-2, 2:-2])
+    assert abs(float(ssim(_t(sr8), _t(hr8), crop_border=2, round_y=True)) - ref_s) < 1e-9
+
+
 def test_y_channel_of_white_black_and_identical_images():
     img = torch.zeros(1, 3, 2, 2)
     img[..., 0, 0] = 1.0
