@@ -128,3 +128,10 @@ def test_meter_averages_per_image_and_round_trips_state():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="differ in shape"):
         psnr(torch.rand(3, 10, 10), torch.rand(3, 12, 12))
+
+
+def test_registered_metric_builds_the_meter():
+    from zoo_core.plugins import registry
+
+    meter = registry().get("metric", "sr_psnr_ssim").component.create(scale=3)
+    assert isinstance(meter, SRMeter) and meter.crop_border == 3 and meter.quantize

@@ -119,3 +119,16 @@ def test_ema_follows_the_closed_form_and_copies_buffers():
     assert all(torch.equal(a, b) for a, b in zip(other.module.state_dict().values(),
                                                   ema.module.state_dict().values(), strict=True))
 
+
+
+def test_basicsr_msrresnet_checkpoint_format_loads_strictly(tmp_path):
+    from zoo_sr.community import read_state_dict
+
+    torch.manual_seed(3)
+    trained = create("sr", "srresnet", scale=2, num_block=2)
+    # BasicSR saves {"params": ...} (and {"params_ema": ...} with EMA)
+    torch.save({"params": trained.state_dict()}, tmp_path / "net_g_1000.pth")
+    fresh = create("sr", "srresnet", scale=2, num_block=2)
+    fresh.load_state_dict(read_state_dict(tmp_path / "net_g_1000.pth"), strict=True)
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.equal(fresh(x), trained(x))
