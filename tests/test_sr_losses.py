@@ -78,6 +78,8 @@ def test_taps_are_the_right_activations():
 
 def test_gradients_reach_the_output_not_the_network():
     loss = PerceptualLoss(layer="conv2_2")
+    same = torch.rand(1, 3, 16, 16)
+    assert loss(same, same.clone()).item() == 0.0
     sr = torch.rand(1, 3, 16, 16, requires_grad=True)
     loss(sr, torch.rand(1, 3, 16, 16)).backward()
     assert sr.grad is not None and sr.grad.abs().sum() > 0
