@@ -149,13 +149,16 @@ class ClassificationTask(SupervisedTask):
         if m.drop_rate is not None:
             cfg["drop_rate"] = m.drop_rate
         if entry is not None:
-            return entry.name, entry.weights, {**cfg, **entry.cfg}, "models.net"
+            from zoo_core.engine.task import default_weights
+
+            weights = default_weights("backbone", entry.name, entry.weights)
+            return entry.name, weights, {**cfg, **entry.cfg}, "models.net"
         return m.backbone, m.weights, cfg, "model"
 
     def resolve(self, recipe: Any) -> None:
         entry = recipe.models.get("net")
         if entry is not None and recipe.model.mode == "scratch":
-            if entry.weights == "default":
+            if entry.weights in (None, "default"):
                 entry.weights = "none"
             elif entry.weights != "none":
                 raise ValueError(f"mode 'scratch' trains from random initialisation, but "

@@ -39,6 +39,20 @@ def _lazy(module: str, name: str, *args: Any) -> Any:
     return build
 
 
+def _task(**cfg: Any) -> Any:
+    from zoo_gan.task import GanTask
+
+    return GanTask(**cfg)
+
+
+@hookimpl
+def register_tasks(register: Register) -> None:
+    register("gan", _task,
+             description="GANs: generator and discriminator with two optimizers; DCGAN and "
+                         "conditional GAN; the ganhacks as [task] switches; FID/KID, sample "
+                         "grids")
+
+
 @hookimpl
 def register_gans(register: Register) -> None:
     register("dcgan_generator", _lazy("models", "build_generator"),

@@ -209,6 +209,19 @@ def _timm_feature_net(model: nn.Module, name: str, data_config: dict[str, Any],
                       interpolation=str(data_config.get("interpolation", "bilinear")))
 
 
+def feature_name(feature: str = "auto", weights: str = "default",
+                 inception_weights: str | Path | None = None) -> str:
+    """The name :func:`build_feature_net` will give ``feature``'s network (what FID/KID
+    keys are called), without building it."""
+    if feature in ("auto", "inception"):
+        if _inception_unavailable(inception_weights) is None:
+            return "inception"
+        feature = "efficientnet_lite0"
+    if feature == "efficientnet_lite0":
+        return feature
+    return _slug(feature) + ("_random" if weights == "none" else "")
+
+
 def build_feature_net(feature: str = "auto", *, weights: str = "default",
                       inception_weights: str | Path | None = None,
                       input_size: int | None = None) -> tuple[FeatureNet, str]:

@@ -91,6 +91,10 @@ class GanOptions(Strict):
                                                          "conditional grid: rows of classes)")
     sample_seed: int = Field(default=0, ge=0, description="seed of the fixed grid noise")
     fid: FidOptions = Field(default_factory=FidOptions)
+    classifier: str | None = Field(
+        default=None, description="a run or saved-model folder of a classifier trained on the "
+                                  "same classes: a conditional GAN then reports cond_acc, the "
+                                  "share of samples it assigns to the requested class")
 
     @model_validator(mode="after")
     def _saturating_is_vanilla(self) -> GanOptions:

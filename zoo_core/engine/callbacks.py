@@ -11,9 +11,10 @@ from typing import Any
 
 
 class Monitor:
-    """Tracks the best value of one metric key (``val/top1``...)."""
+    """Tracks the best value of one metric key (``val/loss``...). With no key nothing is
+    ever best: the last epoch is kept (a task with no quality metric to pick by)."""
 
-    def __init__(self, key: str, mode: str = "max", min_delta: float = 0.0):
+    def __init__(self, key: str | None, mode: str = "max", min_delta: float = 0.0):
         if mode not in {"min", "max"}:
             raise ValueError(f"monitor mode must be 'min' or 'max', not {mode!r}")
         self.key = key
@@ -23,6 +24,8 @@ class Monitor:
         self.best_epoch: int | None = None
 
     def value(self, metrics: dict[str, Any]) -> float | None:
+        if self.key is None:
+            return None
         v = metrics.get(self.key)
         if v is None:
             return None

@@ -15,30 +15,29 @@ from zoo_core.engine.task import Meter
 
 
 class MeanMeter(Meter):
-    """The mean of each value over the samples seen."""
+    """The mean of each value over the samples of the batches that reported it (a GAN's
+    generator loss exists only on generator steps)."""
 
     def __init__(self) -> None:
         self.sums: dict[str, torch.Tensor | float] = {}
-        self.count = 0
+        self.counts: dict[str, int] = {}
 
     def update(self, values: Mapping[str, Any], count: int) -> None:
         if count <= 0:
             return
-        self.count += count
         for key, value in values.items():
             v = value.detach().float() if isinstance(value, torch.Tensor) else float(value)
             self.sums[key] = self.sums.get(key, 0.0) + v * count
+            self.counts[key] = self.counts.get(key, 0) + count
 
     def compute(self) -> dict[str, float]:
-        if not self.count:
-            return {}
-        return {k: float(v) / self.count for k, v in self.sums.items()}
+        return {k: float(v) / self.counts[k] for k, v in self.sums.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"count": self.count,
+        return {"counts": dict(self.counts),
                 "sums": {k: torch.as_tensor(v).cpu() for k, v in self.sums.items()}}
 
     def load_state_dict(self, state: dict[str, Any], device: Any = None) -> None:
-        self.count = int(state["count"])
+        self.counts = {k: int(v) for k, v in state["counts"].items()}
         self.sums = {k: (v.to(device) if device is not None else v)
                      for k, v in state["sums"].items()}

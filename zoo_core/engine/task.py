@@ -131,6 +131,23 @@ class Phase:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def default_weights(kind: str, name: str, weights: str | None) -> str:
+    """``weights`` as written, or for an unset value the component's default tag when it
+    has pretrained weights (``"default"``) and random initialisation (``"none"``) when not."""
+    if weights is not None:
+        return weights
+    if name.startswith("hf://"):
+        return "default"
+    from zoo_core.errors import ZooError
+    from zoo_core.plugins import registry
+
+    try:
+        resolved = registry().get(kind, name)
+    except ZooError:
+        return "none"  # the name checks report it
+    return "default" if resolved.tag is not None or resolved.component.weights else "none"
+
+
 class Meter:
     """Accumulates one split's evaluation; :class:`~zoo_core.engine.meters.MeanMeter`
     is the default. Keep sums on the device: ``compute`` is called once per epoch."""
@@ -185,8 +202,9 @@ class Task:
         """Every metric this run reports, with its direction (after ``setup``)."""
         return {"loss": "min"}
 
-    def default_monitor(self) -> str:
-        """What ``train.checkpoint.monitor`` means when the recipe says nothing."""
+    def default_monitor(self) -> str | None:
+        """What ``train.checkpoint.monitor`` means when the recipe says nothing; None:
+        the task has no metric to pick the best epoch by, so the last one is kept."""
         return "val/loss"
 
     def resolve(self, recipe: Any) -> None:
@@ -210,9 +228,8 @@ class Task:
             if spec is None or not isinstance(entry, Mapping):
                 continue
             path = f"models.{role}"
-            yield from model_name_problems(spec.kind, entry.get("name"),
-                                           entry.get("weights", "default"), f"{path}.name",
-                                           f"{path}.weights")
+            yield from model_name_problems(spec.kind, entry.get("name"), entry.get("weights"),
+                                           f"{path}.name", f"{path}.weights")
             yield from component_cfg_problems(spec.kind, entry.get("name"), entry.get("cfg", {}),
                                               f"{path}.cfg", spec.reserved)
 
@@ -225,8 +242,9 @@ class Task:
             name = entry.name if entry is not None else spec.default
             if name is None:
                 continue
-            weights = entry.weights if entry is not None else "none"
-            refs[role] = ModelRef(spec.kind, name, weights, f"models.{role}")
+            weights = entry.weights if entry is not None else None
+            refs[role] = ModelRef(spec.kind, name, default_weights(spec.kind, name, weights),
+                                  f"models.{role}")
         return refs
 
     def describe(self, recipe: Any) -> list[tuple[str, str]]:

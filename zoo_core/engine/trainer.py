@@ -113,7 +113,7 @@ class Trainer:
         metrics = pipe.task.metrics()
         self.plateau_key = (("val/loss" if has_val else "train/loss") if "loss" in metrics
                             else self.best.key)
-        self.plateau_mode = metrics.get(self.plateau_key.split("/", 1)[1], "min")
+        self.plateau_mode = metrics.get((self.plateau_key or "/").split("/", 1)[1], "min")
         splits = {"train", "val"} if has_val else {"train"}  # what each epoch measures
         for what, key in (("train.checkpoint.monitor", self.best.key),
                           ("train.early_stopping.monitor", es.monitor if es.enabled else None)):
@@ -122,8 +122,9 @@ class Trainer:
                 progress.log(f"[yellow]warning:[/yellow] {what} = {key!r}, but no {split} "
                              "metrics are measured each epoch; it is ignored.")
         keys = pipe.task.progress_keys
-        self.summary_keys = (*(f"train/{k}" for k in keys), *(f"val/{k}" for k in keys),
-                             "train/lr")
+        self.summary_keys = tuple(dict.fromkeys((
+            *(f"train/{k}" for k in keys), *(f"val/{k}" for k in keys),
+            *((self.best.key,) if self.best.key else ()), "train/lr")))
         self.history: list[dict[str, Any]] = []
         self.stop = _StopFlag(progress.log)
         self._resume: dict[str, Any] | None = None

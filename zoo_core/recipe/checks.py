@@ -206,6 +206,12 @@ def resolve_monitors(recipe: Any, task: Any) -> list[Problem]:
                           (recipe.train.early_stopping, "train.early_stopping")):
         if section.monitor is None:
             section.monitor = task.default_monitor()
+        if section.monitor is None:
+            if section is recipe.train.early_stopping and section.enabled:
+                problems.append(Problem(f"{path}.monitor", (
+                    f"task {task.name!r} has no default metric to stop on: name one, e.g. "
+                    f"{known[0] if known else 'val/loss'!r}.")))
+            continue
         metric = section.monitor.split("/", 1)[1]
         if metric not in metrics:
             problems.append(Problem(f"{path}.monitor", (

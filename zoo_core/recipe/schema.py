@@ -173,12 +173,10 @@ class ModelEntry(Section):
     """One named model: a registry name, its weights, and its factory's keys."""
 
     name: str = Field(..., description="registry name, name.tag, plugin:name or hf://org/repo")
-    weights: str = Field(default="default", description='"default", a tag, a URI, or "none"')
+    #: None: the component's default weights when it has any, else random initialisation
+    weights: str | None = Field(default=None,
+                                description='"default", a tag, a URI, "none", or unset')
     cfg: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def pretrained(self) -> bool:
-        return self.weights != "none"
 
 
 # --- [train] ----------------------------------------------------------------
