@@ -28,7 +28,8 @@ def stratified_split(labels: Sequence[int], fractions: dict[str, float], seed: i
     Returns ``{"train": [...], **{name: [...] for name in fractions}}``. Every
     class with at least two samples keeps at least one in train and gives at
     least one to each split whose fraction is > 0, so small classes are not
-    silently missing from validation.
+    silently missing from validation. Splits are carved in the order of
+    ``fractions``, each from what the previous ones left.
     """
     indices = list(range(len(labels))) if indices is None else list(indices)
     rng = random.Random(seed)
@@ -88,8 +89,9 @@ def prepare_splits(data: DatasetSplits, *, val_fraction: float = 0.2, test_fract
                    subset_per_class: int | None = None) -> DatasetSplits:
     """Apply the recipe's [data] choices to what a data set plugin returned.
 
-    A split the data set lacks is carved from train (seeded, stratified); a
-    split it has is kept as published, and the fraction for it is ignored.
+    A split the data set lacks is carved from train (seeded, stratified; test
+    before val, so the test split does not depend on val_fraction); a split it
+    has is kept as published, and the fraction for it is ignored.
     """
     if "train" not in data.splits:
         raise DataError(f"Data set {data.name!r} has no training split.")
@@ -99,12 +101,15 @@ def prepare_splits(data: DatasetSplits, *, val_fraction: float = 0.2, test_fract
     train = data.splits["train"]
     splits = dict(data.splits)
     carve = {}
-    if "val" not in splits and val_fraction > 0:
-        carve["val"] = val_fraction
+    # test is carved first, so the held-out images depend only on (labels, test_fraction,
+    # seed): val_fraction = 0 (training on train+val, e.g. `zoo sweep --final`) keeps the
+    # very same test split.
     if "test" not in splits and test_fraction > 0:
         carve["test"] = test_fraction
     elif "test" in splits and test_fraction > 0:
         notes.append(f"data.test_fraction ignored: {data.name!r} has its own test split")
+    if "val" not in splits and val_fraction > 0:
+        carve["val"] = val_fraction
     if carve:
         parts = stratified_split(train.labels(), carve, seed)
         for name, idx in parts.items():
