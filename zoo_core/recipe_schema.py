@@ -30,7 +30,7 @@ _MAXIMISED = re.compile(r"(top\d*|acc|f1|precision|recall|psnr|ssim|iou|dice|auc
 
 # Keys that carry no schema of their own: they are handed to a component
 # factory, whose signature `zoo_core.recipe` checks them against.
-OPEN_TABLES = ("model.head_cfg", "train.regularizers[]", "task_options")
+OPEN_TABLES = ("model.head_cfg", "train.regularizers[]", "task_options", "sweep")
 
 
 def infer_monitor_mode(monitor: str) -> MonitorMode:
@@ -382,6 +382,8 @@ class Recipe(Section):
     eval: EvalSection = Field(default_factory=EvalSection)
     #: free-form keys for the task; checked by the task's ``check_recipe`` if it has one
     task_options: dict[str, Any] = Field(default_factory=dict)
+    #: read by `zoo sweep` (zoo_core.sweep.spec checks it); `zoo run` ignores it
+    sweep: dict[str, Any] | None = None
 
     _source: str | None = PrivateAttr(default=None)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,14 @@ class RunResult:
 
 def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
                resume: str | os.PathLike[str] | None = None, device: str | None = None,
-               console: Console | None = None, progress: bool | None = None) -> RunResult:
-    """Train ``recipe`` into a new run folder, or continue the run in ``resume``."""
+               console: Console | None = None, progress: bool | None = None,
+               on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+    """Train ``recipe`` into a new run folder, or continue the run in ``resume``.
+
+    ``on_epoch_end(metrics)`` is called after each epoch's metrics are recorded (history,
+    checkpoint, metrics.jsonl); an exception it raises (e.g. ``optuna.TrialPruned``) stops
+    the run and propagates, leaving the run folder as it is after that epoch.
+    """
     console = console or Console(stderr=True, soft_wrap=True)
     if resume is not None:
         run = RunFolder(resume)
@@ -53,7 +60,7 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
             bar.log(f"  {note}")
         bar.log(f"model {recipe.model.backbone} ({params:,} parameters), mode "
                 f"{pipe.phases[0].mode}; device {pipe.device}, precision {pipe.precision.name}")
-        trainer = Trainer(pipe, run, bar)
+        trainer = Trainer(pipe, run, bar, on_epoch_end=on_epoch_end)
         if resume is not None:
             state = trainer.load(run.checkpoint)
             where = (f"epoch {state['epoch'] + 1}, batch {state['step']}" if state["step"]

@@ -86,8 +86,10 @@ class _StopFlag:
 class Trainer:
     """Runs a :class:`Pipeline` for the recipe's epochs, writing into a run folder."""
 
-    def __init__(self, pipe: Pipeline, run: RunFolder, progress: TrainProgress):
+    def __init__(self, pipe: Pipeline, run: RunFolder, progress: TrainProgress,
+                 on_epoch_end: Callable[[dict[str, Any]], None] | None = None):
         self.pipe = pipe
+        self.on_epoch_end = on_epoch_end  # see run_recipe; may raise to stop the run
         self.run = run
         self.progress = progress
         r = pipe.recipe
@@ -352,6 +354,8 @@ class Trainer:
                 f"early stopping: {self.early.monitor.key} has not improved for "
                 f"{self.early.bad_epochs} epochs (best {self.early.monitor.best:.4f} at epoch "
                 f"{self.early.monitor.best_epoch})")
+        if self.on_epoch_end is not None:  # after the checkpoint: a stop here loses nothing
+            self.on_epoch_end(dict(metrics))
         return stop
 
     def save_model(self) -> None:
