@@ -146,7 +146,10 @@ def _check_folder(spec: Any, folder: Path) -> None:
     from zoo_core.sweep.spec import read_spec
 
     if not (folder / "sweep.toml").is_file():
-        if folder.exists() and any(folder.iterdir()):
+        # another worker of the same command may be setting the folder up right now
+        ours = {"trials", "study.db", "study.db-journal", "workers"}
+        if folder.exists() and any(not p.name.startswith(".") and p.name not in ours
+                                   for p in folder.iterdir()):
             raise SweepError(f"{folder} exists and holds something else than a sweep; pick an "
                              "empty or new folder with --out.")
         return

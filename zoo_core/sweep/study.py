@@ -102,7 +102,9 @@ def make_sampler(spec: SweepSpec, seed: int | None) -> Any:
     import optuna
 
     if spec.sampler == "grid":
-        return optuna.samplers.GridSampler(spec.grid(), seed=seed)
+        # every worker (and every restart) must shuffle the grid the same way: the first
+        # trials take grid point number == trial number, which is what keeps workers apart
+        return optuna.samplers.GridSampler(spec.grid(), seed=spec.seed or 0)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
