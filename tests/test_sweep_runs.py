@@ -247,3 +247,26 @@ def test_jobs_starts_workers_on_the_folder_sqlite_and_draws_the_live_table(tmp_p
     assert "zoo sweep digits_lenet5" in res.output and "4/4 trials finished" in res.output
     assert (out / "workers" / "worker-0.log").is_file()
     assert (out / "optimization_history.png").is_file()
+
+
+@pytest.mark.slow
+def test_ctrl_c_queues_the_running_trial_again_and_exits_130(tmp_path: Path):
+    import optuna
+
+    out = tmp_path / "ctrl_c"
+    proc = subprocess.Popen(_sweep_cmd(out, 2, "--seed", "4"), env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "trials" / "0000" / "sweep_trial.json").exists():
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Resume with the same command" in err and "Traceback" not in err
+    study = optuna.load_study(study_name="digits_lenet5", storage=f"sqlite:///{out / 'study.db'}")
+    first, retry = study.trials
+    assert first.state.name == "FAIL" and first.user_attrs["zoo_status"] == "interrupted"
+    assert retry.state.name == "WAITING" and retry.user_attrs["zoo_retry_of"] == 0
+    assert retry.system_attrs["fixed_params"] == first.params  # enqueued, same draw
+    assert marker(out / "trials" / "0000")["state"] == "interrupted"

@@ -53,6 +53,10 @@ class NoSlot(Exception):
     """N trials already hold a slot; this one never runs."""
 
 
+class TakenOver(Exception):
+    """Another worker took this trial for dead (its heartbeat was late) and queued a retry."""
+
+
 class SweepInterrupted(Exception):
     """Ctrl-C: the running trial was stopped and queued to run again."""
 
@@ -221,8 +225,17 @@ class Worker:
                     self.view.update(self.study)
                     time.sleep(min(self.heartbeat, 2.0))
                     continue
-                self.study.optimize(self.objective, n_trials=1, catch=(TrialFailed, NoSlot),
-                                    gc_after_trial=True)
+                try:
+                    self.study.optimize(self.objective, n_trials=1,
+                                        catch=(TrialFailed, NoSlot, TakenOver),
+                                        gc_after_trial=True)
+                except ValueError:  # Optuna cannot tell a trial another worker failed
+                    if self.current is None or not self._taken_over(self.current):
+                        raise
+                    self.view.event(f"trial {self.current.number}: another worker took it for "
+                                    "dead (a late heartbeat) and queued it again; dropped here")
+                    self.current = None
+                    continue
                 if self.current is not None:
                     self._announce(self.current)
                     self.current = None
@@ -234,6 +247,11 @@ class Worker:
             raise SweepInterrupted(str(exc) or "interrupted") from None
         return self.report
 
+    def _taken_over(self, trial: Any) -> bool:
+        frozen = self.study._storage.get_trial(trial._trial_id)
+        return frozen.state.name == "FAIL" and frozen.user_attrs.get("zoo_status") == \
+            "interrupted"
+
     def _requeue_interrupted(self) -> None:
         """Ctrl-C: the trial that was running goes back in the queue, same parameters."""
         if self.current is None:
@@ -241,9 +259,10 @@ class Worker:
         from optuna.trial import TrialState
 
         trial = self.study._storage.get_trial(self.current._trial_id)
-        if trial.state == TrialState.FAIL and trial.user_attrs.get("zoo_status") in (
-                None, "interrupted"):
-            self.study._storage.set_trial_user_attr(trial._trial_id, "zoo_status", "interrupted")
+        # the objective marked it "interrupted" while it was still running (a finished
+        # trial takes no more attributes)
+        if trial.state == TrialState.FAIL and trial.user_attrs.get("zoo_status") == \
+                "interrupted":
             if trial.params:
                 self.study.enqueue_trial(dict(trial.params),
                                          user_attrs={"zoo_retry_of": trial.number})
@@ -309,6 +328,8 @@ class Worker:
             def on_epoch_end(metrics: dict[str, Any]) -> None:
                 epoch = int(metrics["epoch"])
                 value = metrics.get(self.spec.metric)
+                if self._taken_over(trial):
+                    raise TakenOver(f"trial {trial.number} was taken over after epoch {epoch}")
                 write_marker(folder, **base, state="running", epoch=epoch)
                 log.save()
                 if isinstance(value, (int, float)) and math.isfinite(value):
@@ -333,7 +354,11 @@ class Worker:
             except ZooError as exc:  # a diverging loss, a data problem: this trial fails
                 log.save()
                 self._fail(trial, folder, "error", str(exc), base)
-            except BaseException:
+            except BaseException as exc:
+                from zoo_core.engine.trainer import TrainingInterrupted
+
+                if isinstance(exc, (KeyboardInterrupt, TrainingInterrupted)):
+                    trial.set_user_attr("zoo_status", "interrupted")
                 log.save()
                 raise
             log.save()
