@@ -268,5 +268,5 @@ def test_ctrl_c_queues_the_running_trial_again_and_exits_130(tmp_path: Path):
     first, retry = study.trials
     assert first.state.name == "FAIL" and first.user_attrs["zoo_status"] == "interrupted"
     assert retry.state.name == "WAITING" and retry.user_attrs["zoo_retry_of"] == 0
-    assert retry.system_attrs["fixed_params"] == first.params  # enqueued, same draw
+    assert retry.params == first.params  # queued with the same draw
     assert marker(out / "trials" / "0000")["state"] == "interrupted"

@@ -181,3 +181,37 @@ def test_help_imports_neither_torch_nor_optuna():
     assert out.returncode == 0, out.stderr
     assert "Search hyperparameters with Optuna" in out.stdout
     assert out.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_a_dead_workers_trial_is_failed_and_its_grid_point_retried():
+    """reap_stale on a trial whose liveness stamp is old: FAIL ("interrupted"), and a
+    waiting retry with the same parameters and grid point, which the next ask runs."""
+    import time
+
+    import optuna
+
+    from zoo_core.sweep.slots import STALE_BEATS, reap_stale
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    grid = {"x": [1, 2, 3]}
+    study = optuna.create_study(sampler=optuna.samplers.GridSampler(grid, seed=0))
+    dead = study.ask()
+    x = dead.suggest_categorical("x", grid["x"])
+    dead.set_user_attr("zoo_beat", time.time() - 10 * STALE_BEATS)
+    alive = study.ask()
+    alive.suggest_categorical("x", grid["x"])
+    alive.set_user_attr("zoo_beat", time.time())
+    reaped: list[tuple[int, int | None]] = []
+    assert reap_stale(study, 1.0, lambda t, r: reaped.append((t.number, r))) == [0]
+    assert reaped == [(0, 2)]  # trial 0 retried as trial 2; the live trial 1 is untouched
+    frozen = study.trials
+    assert frozen[0].state.name == "FAIL" and frozen[0].user_attrs["zoo_status"] == "interrupted"
+    assert frozen[1].state.name == "RUNNING"
+    assert frozen[2].state.name == "WAITING" and frozen[2].user_attrs["zoo_retry_of"] == 0
+    retry = study.ask()
+    assert retry.number == 2 and retry.suggest_categorical("x", grid["x"]) == x
+    study.tell(retry, 0.0)
+    study.tell(alive, 0.0)
+    last = study.ask()  # the grid's third point, not a repeat
+    seen = {t.params["x"] for t in study.trials if t.state.name == "COMPLETE"}
+    assert last.suggest_categorical("x", grid["x"]) not in seen

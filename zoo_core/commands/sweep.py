@@ -61,7 +61,6 @@ def sweep(recipe: str | None, params: tuple[str, ...], overrides: tuple[str, ...
     """
     from rich.console import Console
 
-    from zoo_core.sweep import SweepError
     from zoo_core.sweep.spec import build_spec, read_spec
     from zoo_core.sweep.storage import url_for
     from zoo_core.sweep.study import SweepInterrupted
@@ -134,8 +133,6 @@ def sweep(recipe: str | None, params: tuple[str, ...], overrides: tuple[str, ...
         console.print("[yellow]interrupted: the running trial is queued again.[/yellow] "
                       "Resume with the same command.")
         sys.exit(130)
-    except SweepError:
-        raise
     if worker_index is None:
         _print_done(spec, folder, console)
 

@@ -82,16 +82,33 @@ def reap_stale(study: Any, interval: float,
         if not ok:
             continue
         reaped.append(trial.number)
-        retry = None
-        if trial.params:
-            study.enqueue_trial(dict(trial.params),
-                                user_attrs={"zoo_retry_of": trial.number})
-            waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-            retry = max((t.number for t in waiting
-                         if t.user_attrs.get("zoo_retry_of") == trial.number), default=None)
+        retry = requeue(study, study._storage.get_trial(trial._trial_id))
         if on_reaped is not None:
             on_reaped(trial, retry)
     return reaped
+
+
+def requeue(study: Any, trial: Any) -> int | None:
+    """Queue ``trial`` to run again with the same parameters; returns the new number.
+
+    As Optuna's ``RetryHeartbeatStaleTrialCallback`` does: a waiting trial that already
+    holds the parameters (Optuna does not sample a parameter a trial has) and the grid
+    sampler's grid point, so a grid stays complete.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    if not trial.params:
+        return None
+    system = {k: trial.system_attrs[k] for k in ("grid_id", "search_space")
+              if k in trial.system_attrs}
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING, params=dict(trial.params),
+        distributions=dict(trial.distributions), user_attrs={"zoo_retry_of": trial.number},
+        system_attrs=system))
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    return max((t.number for t in waiting if t.user_attrs.get("zoo_retry_of") == trial.number),
+               default=None)
 
 
 class Heartbeat:

@@ -36,6 +36,7 @@ from zoo_core.sweep.slots import (
     holds_slot,
     is_finished_slot,
     reap_stale,
+    requeue,
     slots_taken_before,
 )
 from zoo_core.sweep.spec import SweepSpec, load_trial_recipe
@@ -263,9 +264,7 @@ class Worker:
         # trial takes no more attributes)
         if trial.state == TrialState.FAIL and trial.user_attrs.get("zoo_status") == \
                 "interrupted":
-            if trial.params:
-                self.study.enqueue_trial(dict(trial.params),
-                                         user_attrs={"zoo_retry_of": trial.number})
+            requeue(self.study, trial)
             folder = self.folder / "trials" / f"{trial.number:04d}"
             if folder.is_dir():
                 write_marker(folder, state="interrupted",
