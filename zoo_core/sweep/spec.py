@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,13 +165,29 @@ def read_spec(folder: Path) -> SweepSpec:
                          "folder.") from None
 
 
+# metrics where larger is better; anything else (loss, error...) is minimised. The task
+# contract will declare each metric's direction; until then, the name says it.
+_MAXIMISED = re.compile(r"(top\d*|acc|f1|precision|recall|psnr|ssim|iou|dice|auc|map)", re.I)
+
+
+def infer_direction(metric: str) -> str:
+    """'max' for accuracy-like metrics (val/top1, val/psnr...), 'min' otherwise."""
+    return "max" if _MAXIMISED.search(metric.rsplit("/", 1)[-1]) else "min"
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
+
+
 def recipe_digest(recipe: Any) -> str:
     """A fingerprint of the resolved recipe, without its [sweep] section."""
-    from zoo_core.recipe_schema import drop_none
-
     data = recipe.to_dict()
     data.pop("sweep", None)
-    blob = json.dumps(drop_none(data), sort_keys=True, default=str)
+    blob = json.dumps(_without_none(data), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -256,7 +273,7 @@ def build_spec(recipe_path: str | os.PathLike[str], *, overrides: list[str], par
 
     Raises :class:`SweepError` (or the recipe's :class:`RecipeError`) listing every problem.
     """
-    from zoo_core.recipe import infer_monitor_mode, load_and_validate
+    from zoo_core.recipe import load_and_validate
 
     path = str(Path(recipe_path).expanduser().resolve())
     problems: list[str] = []
@@ -303,7 +320,7 @@ def build_spec(recipe_path: str | os.PathLike[str], *, overrides: list[str], par
                         "(the test split stays unseen until --final); write val/<metric>, e.g. "
                         "val/top1 or val/loss.")
     if direction is None:
-        direction = infer_monitor_mode(metric)
+        direction = infer_direction(metric)
     if sampler == "grid":
         for key, space in spaces.items():
             if space.grid() is None:
