@@ -95,7 +95,8 @@ def write_plots(study: Any, spec: SweepSpec, folder: Path) -> tuple[list[str], l
     """Optuna's matplotlib plots; returns (files written, notes on the ones skipped)."""
     from optuna.visualization import matplotlib as ovm
 
-    made, notes = [], []
+    made: list[str] = []
+    notes: list[str] = []
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if not complete:
         return made, ["no complete trial yet: no plots"]
