@@ -64,6 +64,31 @@ def test_image_folder_flat_layout_gets_seeded_splits(tmp_path: Path):
     assert Counter(val_labels) == {0: 2, 1: 2, 2: 2}
 
 
+def test_training_on_train_and_val_keeps_the_test_split(tmp_path: Path):
+    """Training on train+val (data.train_on_val) must keep the held-out test images."""
+    root = make_image_folder(tmp_path / "flat", classes=3, per_class=20)
+    with_val = prepare_splits(scan_image_folder(root), val_fraction=0.2, test_fraction=0.2,
+                              seed=3)
+    no_val = prepare_splits(scan_image_folder(root), val_fraction=0.2, test_fraction=0.2,
+                            seed=3, train_on_val=True)
+    test = [with_val.splits["test"].describe(i) for i in range(len(with_val.splits["test"]))]
+    assert test == [no_val.splits["test"].describe(i) for i in range(len(no_val.splits["test"]))]
+    assert "val" not in no_val.splits and len(no_val.splits["train"]) == 48
+    train_val = {with_val.splits[s].describe(i) for s in ("train", "val")
+                 for i in range(len(with_val.splits[s]))}
+    assert train_val == {no_val.splits["train"].describe(i)
+                         for i in range(len(no_val.splits["train"]))}
+
+
+def test_a_published_validation_split_can_join_training(tmp_path: Path):
+    root = make_image_folder(tmp_path / "split", classes=2, per_class=6, layout="split")
+    data = prepare_splits(scan_image_folder(root), train_on_val=True, seed=0)
+    assert data.sizes() == {"train": 18, "test": 6}
+    train = data.splits["train"]
+    assert sorted(set(train.labels())) == [0, 1]
+    assert any("validation" in train.describe(i) for i in range(len(train)))
+
+
 def test_image_folder_split_layout_keeps_published_splits(tmp_path: Path):
     root = make_image_folder(tmp_path / "split", classes=2, per_class=6, layout="split")
     data = prepare_splits(scan_image_folder(root), val_fraction=0.5, test_fraction=0.5, seed=0)

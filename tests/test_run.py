@@ -159,7 +159,7 @@ def test_every_shipped_recipe_validates(recipe: str, tmp_path: Path):
 
     data = tomllib.loads((RECIPES / recipe).read_text()).get("data", {})
     overrides: list[str] = []
-    if data.get("dataset") == "imagefolder" and not Path(data.get("root", "")).exists():
+    if data.get("dataset") in ("imagefolder", "images") and not Path(data.get("root", "")).exists():
         # the recipe names the user's folder; an image folder cannot download, so give it one
         for cls in ("alien", "predator"):
             (tmp_path / cls).mkdir()

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("zoo_core.commands.run", "eval_cmd", "Evaluate a saved model or run."),
     "predict": ("zoo_core.commands.run", "predict", "Run a trained model's task on inputs."),
     "bench": ("zoo_core.commands.bench", "bench", "Throughput, latency, memory and MFU."),
+    "sweep": ("zoo_core.commands.sweep", "sweep", "Search hyperparameters with Optuna."),
     "list": ("zoo_core.commands.listing", "list_cmd", "List registered components."),
     "info": ("zoo_core.commands.listing", "info", "Show one component: kind, params, weights."),
     "plugins": ("zoo_core.commands.listing", "plugins", "Installed plugins and their status."),

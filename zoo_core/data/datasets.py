@@ -18,4 +18,5 @@ def load_splits(recipe: Any) -> DatasetSplits:
                                                                 download=d.download)
     seed = d.split_seed if d.split_seed is not None else recipe.recipe.seed
     return prepare_splits(raw, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-                          seed=seed, classes=d.classes, subset_per_class=d.subset_per_class)
+                          seed=seed, classes=d.classes, subset_per_class=d.subset_per_class,
+                          train_on_val=d.train_on_val)

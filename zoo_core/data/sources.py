@@ -206,6 +206,43 @@ class SubsetSource(Source):
         return self.base.describe(self.indices[index])
 
 
+class ConcatSource(Source):
+    """Several sources one after the other (a published val split joining train)."""
+
+    def __init__(self, parts: Sequence[Source]):
+        self.parts = list(parts)
+        self.classes = list(self.parts[0].classes)
+        self.labelled = all(p.labelled for p in self.parts)
+        self._starts = [0]
+        for part in self.parts:
+            self._starts.append(self._starts[-1] + len(part))
+
+    def _find(self, index: int) -> tuple[Source, int]:
+        for k, part in enumerate(self.parts):
+            if index < self._starts[k + 1]:
+                return part, index - self._starts[k]
+        raise IndexError(index)
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def label(self, index: int) -> int:
+        part, i = self._find(index)
+        return part.label(i)
+
+    def load(self, index: int) -> Any:
+        part, i = self._find(index)
+        return part.load(i)
+
+    def sample(self, index: int) -> dict[str, Any]:
+        part, i = self._find(index)
+        return part.sample(i)
+
+    def describe(self, index: int) -> str:
+        part, i = self._find(index)
+        return part.describe(i)
+
+
 @dataclass
 class DatasetSplits:
     """What a data set plugin returns: class names (empty for unlabelled data) and a

@@ -12,7 +12,7 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 
-from zoo_core.data.sources import DatasetSplits, Source, SubsetSource
+from zoo_core.data.sources import ConcatSource, DatasetSplits, Source, SubsetSource
 from zoo_core.errors import DataError, suggestion
 
 
@@ -87,11 +87,15 @@ def keep_classes(data: DatasetSplits, wanted: Sequence[str]) -> DatasetSplits:
 
 def prepare_splits(data: DatasetSplits, *, val_fraction: float = 0.2, test_fraction: float = 0.0,
                    seed: int = 0, classes: Sequence[str] | None = None,
-                   subset_per_class: int | None = None) -> DatasetSplits:
+                   subset_per_class: int | None = None,
+                   train_on_val: bool = False) -> DatasetSplits:
     """Apply the recipe's [data] choices to what a data set plugin returned.
 
     A split the data set lacks is carved from train (seeded, stratified); a
     split it has is kept as published, and the fraction for it is ignored.
+    ``train_on_val`` then gives the validation images (carved or published) to
+    the training split: the test split is exactly the one a run with a
+    validation split holds out (training on train+val, once the tuning is done).
     """
     if "train" not in data.splits:
         raise DataError(f"Data set {data.name!r} has no training split.")
@@ -121,6 +125,9 @@ def prepare_splits(data: DatasetSplits, *, val_fraction: float = 0.2, test_fract
             f"carved from train (seeded{', stratified' if labels is not None else ''}): "
             + ", ".join(f"{name} {frac:g}" for name, frac in carve.items())
         )
+    if train_on_val and "val" in splits:
+        splits["train"] = _joined(splits["train"], splits.pop("val"))
+        notes.append("train_on_val: the validation images train too; no validation split")
     if subset_per_class:
         train_split = splits["train"]
         idx = per_class_subset(train_split.labels() or [], subset_per_class, seed)
@@ -133,3 +140,12 @@ def prepare_splits(data: DatasetSplits, *, val_fraction: float = 0.2, test_fract
                 "choices (classes, fractions, subset_per_class); loosen them or add images."
             )
     return DatasetSplits(list(data.classes), splits, data.name, notes)
+
+
+def _joined(first: Source, second: Source) -> Source:
+    """Two splits as one: the same base's indices together, else a concatenation."""
+    if isinstance(first, SubsetSource) and isinstance(second, SubsetSource) \
+            and first.base is second.base and first.label_map == second.label_map:
+        return SubsetSource(first.base, sorted(first.indices + second.indices),
+                            first.label_map, first.classes)
+    return ConcatSource([first, second])

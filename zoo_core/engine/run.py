@@ -39,8 +39,9 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
                on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
     """Train ``recipe`` into a new run folder, or continue the run in ``resume``.
 
-    ``on_epoch_end(metrics)`` is called after every epoch is recorded (sweeps
-    report to their pruner there).
+    ``on_epoch_end(metrics)`` is called after each epoch's metrics are recorded (history,
+    checkpoint, metrics.jsonl); an exception it raises (e.g. ``optuna.TrialPruned``) stops
+    the run and propagates, leaving the run folder as it is after that epoch.
     """
     console = console or Console(stderr=True, soft_wrap=True)
     if resume is not None:

@@ -98,6 +98,7 @@ class Trainer:
     def __init__(self, pipe: Pipeline, run: RunFolder, progress: TrainProgress,
                  on_epoch_end: Callable[[dict[str, Any]], None] | None = None):
         self.pipe = pipe
+        self.on_epoch_end = on_epoch_end  # see run_recipe; may raise to stop the run
         self.run = run
         self.progress = progress
         self.on_epoch_end = on_epoch_end
@@ -362,8 +363,8 @@ class Trainer:
                 f"early stopping: {self.early.monitor.key} has not improved for "
                 f"{self.early.bad_epochs} epochs (best {self.early.monitor.best:.4f} at epoch "
                 f"{self.early.monitor.best_epoch})")
-        if self.on_epoch_end is not None:
-            self.on_epoch_end(metrics)
+        if self.on_epoch_end is not None:  # after the checkpoint: a stop here loses nothing
+            self.on_epoch_end(dict(metrics))
         return stop
 
     def save_models(self) -> None:

@@ -43,7 +43,7 @@ _ROLE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 # Keys that carry no schema of their own: they are handed to a component
 # factory, whose signature `zoo_core.recipe` checks them against.
-OPEN_TABLES = ("models.<role>.cfg", "train.regularizers[]")
+OPEN_TABLES = ("models.<role>.cfg", "train.regularizers[]", "sweep")
 
 
 class Section(BaseModel):
@@ -131,6 +131,8 @@ class DataSection(Section):
     val_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
     test_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
     split_seed: int | None = Field(default=None, ge=0)
+    #: the validation images train too (after tuning; the test split does not change)
+    train_on_val: bool = False
     num_workers: int = Field(default=2, ge=0)
     pin_memory: bool | Literal["auto"] = "auto"
     persistent_workers: bool = True
@@ -321,6 +323,8 @@ class Recipe(Section):
     eval: EvalSection = Field(default_factory=EvalSection)
     #: the task's own section; the task's recipe class replaces this with its Options
     task: dict[str, Any] = Field(default_factory=dict)
+    #: read by `zoo sweep` (zoo_core.sweep.spec checks it); `zoo run` ignores it
+    sweep: dict[str, Any] | None = None
 
     _source: str | None = PrivateAttr(default=None)
 
