@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("zoo_core.commands.run", "eval_cmd", "Evaluate a saved model or run."),
     "predict": ("zoo_core.commands.run", "predict", "Class probabilities for images."),
     "bench": ("zoo_core.commands.bench", "bench", "Throughput, latency, memory and MFU."),
+    "export": ("zoo_core.commands.export", "export", "Export a model to ONNX or PT2, checked."),
+    "quantize": ("zoo_core.commands.export", "quantize", "int8 ONNX with accuracy and latency."),
     "list": ("zoo_core.commands.listing", "list_cmd", "List registered components."),
     "info": ("zoo_core.commands.listing", "info", "Show one component: kind, params, weights."),
     "plugins": ("zoo_core.commands.listing", "plugins", "Installed plugins and their status."),
