@@ -19,11 +19,14 @@ why, never the exporter's multi-page report.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import re
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,10 +183,26 @@ def _where(found: tuple[str, str] | None) -> str:
     return f"module '{found[0]}' ({found[1]})" if found else "the model"
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep torch's own failure dumps (a partial FX graph printed to stderr, guard
+    warnings) off the user's terminal: the ExportError says what matters."""
+    torch_log = logging.getLogger("torch")
+    level = torch_log.level
+    torch_log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        torch_log.setLevel(level)
+
+
 def _torch_export(model: nn.Module, example: tuple[torch.Tensor, ...],
                   dynamic_shapes: tuple[Any, ...], label: str) -> Any:
     try:
-        return torch.export.export(model, example, dynamic_shapes=dynamic_shapes, strict=False)
+        with _quiet():
+            return torch.export.export(model, example, dynamic_shapes=dynamic_shapes,
+                                       strict=False)
     except Exception as exc:  # noqa: BLE001 - every export failure becomes one message
         where = _where(_failing_module(model, exc))
         raise ExportError(
@@ -331,9 +350,10 @@ def export_model(model: nn.Module, example: Sequence[torch.Tensor], out: str | P
     used_opset: int | None = None
     if fmt == "onnx":
         try:
-            prog = torch.onnx.export(program, example, dynamo=True, verbose=False,
-                                     opset_version=opset, input_names=input_names,
-                                     output_names=output_names, optimize=True)
+            with _quiet():
+                prog = torch.onnx.export(program, example, dynamo=True, verbose=False,
+                                         opset_version=opset, input_names=input_names,
+                                         output_names=output_names, optimize=True)
         except Exception as exc:  # noqa: BLE001
             raise _onnx_failure(program, exc, label, opset) from None
         assert prog is not None

@@ -185,7 +185,7 @@ def bench_onnx(path: str | Path, batch_size: int, *, warmup: int = 10, iters: in
                 row["infer_latency_ms"] = round(lat.pct_ms(50), 3)
         gmacs = meta.get("infer_gmacs")
         if gmacs and row["infer_img_size"] in (None, _example_side(meta)):
-            row["infer_gmacs"] = gmacs
+            row["infer_gmacs"] = parts.sig(float(gmacs))
             achieved = 2 * float(gmacs) * 1e9 * timing.samples_per_sec
             row["infer_tflops"] = parts.sig(achieved / 1e12)
             if facts["precision"] == "fp32":

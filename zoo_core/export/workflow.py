@@ -36,7 +36,7 @@ def export_metadata(src: ExportSource, example: Sequence[torch.Tensor]) -> dict[
     }
     flops = _count_flops(src.model, tuple(x[:1] for x in example))
     if flops:
-        meta["infer_gmacs"] = round(flops / 2 / 1e9, 6)
+        meta["infer_gmacs"] = flops / 2 / 1e9
     return meta
 
 
