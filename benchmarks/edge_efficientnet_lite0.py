@@ -169,7 +169,7 @@ def main() -> None:
     sizes["torch.compile fp32"] = sizes["torch eager fp32"]
     base1, base32 = best("torch eager fp32", 1), best("torch eager fp32", 32)
     lines = [
-        f"| runtime | top-1 ({split}, {parity.samples} images) | file MB | bs1 p50 ms "
+        f"| runtime | top-1 ({split}, {parity.samples} images) | file MiB | bs1 p50 ms "
         "(rounds) | bs32 p50 ms (rounds) | bs32 samples/s | bs1 speedup vs eager |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -186,8 +186,8 @@ def main() -> None:
         f"end of `zoo run` ({train_s:.0f} s including conversion; 0 s when reused)",
         f"- ONNX parity (torch vs onnxruntime, fp32): {parity.summary()}",
         f"- static int8: {q.calib_samples} calibration images ({q.calib_inputs}), "
-        f"{q.calibration}, per-channel={q.per_channel}; {q.size_before / 2**20:.2f} MB -> "
-        f"{q.size_after / 2**20:.2f} MB = {q.compression:.2f}x smaller; top-1 "
+        f"{q.calibration}, per-channel={q.per_channel}; {q.size_before / 2**20:.2f} MiB -> "
+        f"{q.size_after / 2**20:.2f} MiB = {q.compression:.2f}x smaller; top-1 "
         f"{100 * top1['torch eager fp32']:.2f}% -> {100 * top1['ORT int8']:.2f}% "
         f"(drop {100 * (top1['torch eager fp32'] - top1['ORT int8']):.2f} points); int8 agrees "
         f"with fp32 on {100 * (rep.agreement.top1_agreement or 0):.2f}% of "

@@ -165,3 +165,24 @@ def save(folder: Path, kind: str, name: str, model: nn.Module) -> Path:
         config = {"architecture": name, "num_classes": getattr(model, "num_classes", None)}
     save_model(folder, model, config)
     return folder
+
+
+class TinyCondGenerator(nn.Module):
+    """A conditional DCGAN-like generator: latent vectors and class labels in,
+    images out; it says what its inputs are through ``example_input``."""
+
+    def __init__(self, nz: int = 16, classes: int = 3, **_: object):
+        super().__init__()
+        self.nz, self.classes = nz, classes
+        self.embed = nn.Embedding(classes, nz)
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(nz, 32, 4, 1, 0), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.ConvTranspose2d(32, 16, 4, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.ConvTranspose2d(16, 3, 4, 2, 1), nn.Tanh())
+
+    def example_input(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.randn(batch_size, self.nz, 1, 1),
+                torch.randint(0, self.classes, (batch_size,)))
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.net(z * self.embed(labels)[:, :, None, None])

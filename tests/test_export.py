@@ -254,3 +254,40 @@ def test_parity_failure_exits_2(tmp_path, testnets):
     assert "Traceback" not in result.output
     side = json.loads((folder / "model.onnx.json").read_text())
     assert side["parity"]["passed"] is False and side["parity"]["max_abs_diff"] > 1e-4
+
+
+def test_export_commands_are_listed_and_import_no_torch_for_help():
+    import subprocess
+    import sys
+
+    result = zoo("--help")
+    assert "export" in result.output and "quantize" in result.output
+    code = ("import sys\nfrom zoo_core.cli import cli\n"
+            "for argv in (['export', '--help'], ['quantize', '--help']):\n"
+            "    try:\n        cli.main(argv, standalone_mode=False)\n"
+            "    except SystemExit:\n        pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("NO-TORCH")
+    assert "--dynamic-batch / --static" in out.stdout and "--calib" in out.stdout
+
+
+@pytest.mark.slow
+def test_conditional_generator_with_two_inputs(tmp_path):
+    from zoo_core.export.export import export_model
+    from zoo_core.export.parity import check_parity
+    from zoo_core.export.source import random_inputs
+
+    torch.manual_seed(0)
+    gen = nets.TinyCondGenerator().eval()
+    example = random_inputs(gen, None, 2)
+    assert [tuple(x.shape) for x in example] == [(2, 16, 1, 1), (2,)]
+    res = export_model(gen, example, tmp_path / "g.onnx")
+    assert not res.fully_convolutional  # a 1x1 latent is not an image: sizes stay fixed
+    assert res.input_shapes == {"input0": ["batch", 16, 1, 1], "input1": ["batch"]}
+    batches = [random_inputs(gen, None, bs, seed=bs) for bs in (1, 5)]
+    report = check_parity(gen, res.path, batches)
+    assert report.passed, report.summary()
+    assert report.shapes == [[1, 16, 1, 1], [5, 16, 1, 1]]

@@ -13,7 +13,7 @@ _MODEL_HELP = ("Which model of a run folder (its role, e.g. generator); default:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 2**20:.2f} MB"
+    return f"{n / 2**20:.2f} MiB"
 
 
 @click.command("export")

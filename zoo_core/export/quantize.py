@@ -14,8 +14,9 @@ PT2E entry points are gone (moved to torchao). torchao 0.18's PT2E flow with
 the x86 quantizer does run here, but what it converts is a reference graph of
 quantize/dequantize operators: saved with ``torch.export.save`` it was larger
 than the fp32 program and 4x slower in eager mode (measured on resnet10t; see
-docs/deploy.md), a speed-up needs inductor at load time. ORT's QDQ file is the
-one that is both smaller and faster, so it is the path zoo takes.
+docs/deploy.md); any gain would have to come from inductor compiling it at load
+time. ORT's QDQ file is smaller and runs on int8 kernels as it is, so it is the
+path zoo takes.
 """
 
 from __future__ import annotations

@@ -47,6 +47,12 @@ def _count_flops(model: torch.nn.Module, one: tuple[torch.Tensor, ...]) -> int |
         return count_flops(lambda: model(*one))
 
 
+def _has_example_input(src: ExportSource) -> bool:
+    """A model that says what its inputs are (a generator's latent vectors) is fed
+    those, not the run's images (which are its discriminator's inputs)."""
+    return callable(getattr(src.model, "example_input", None))
+
+
 def _second_size(height: int, width: int) -> tuple[int, int]:
     """Another spatial size for checking a dynamic-size export: taller and wider by
     multiples of 32 (what a 5-level U-Net needs), and not square."""
@@ -58,13 +64,14 @@ def parity_batches(src: ExportSource, *, n_batches: int = 8, batch_size: int = 1
                                                                str]:
     """Inputs for the parity check and their description.
 
-    With a run folder: up to ``n_batches`` batches of the run's evaluation split
-    (real images through the model's evaluation transform). Without one: random
-    inputs from the model's data config or ``example_input``. ``sizes`` adds a
+    With a run folder: up to ``n_batches`` batches of the run's validation split
+    (real images through the model's evaluation transform). Without one, or for
+    a model with ``example_input(batch_size)`` (a generator's latent vectors):
+    random inputs from that method or the model's data config. ``sizes`` adds a
     random batch at each extra (height, width), for dynamic-size exports.
     """
     batches: list[tuple[torch.Tensor, ...]] = []
-    if src.run_dir is not None:
+    if src.run_dir is not None and not _has_example_input(src):
         from zoo_core.export import rundata
 
         split = rundata.check_split(src.run_dir)
@@ -76,7 +83,8 @@ def parity_batches(src: ExportSource, *, n_batches: int = 8, batch_size: int = 1
     else:
         batches = [random_inputs(src.model, src.data_config, batch_size, seed=i)
                    for i in range(n_batches)]
-        what = "random inputs (no recipe.toml beside the model)"
+        what = ("random inputs from the model's example_input()" if _has_example_input(src)
+                else "random inputs (no recipe.toml beside the model)")
     for i, size in enumerate(sizes):
         batches.append(random_inputs(src.model, src.data_config, 2, seed=1000 + i, size=size))
     if sizes:
@@ -158,7 +166,7 @@ def calibration_batches(src: ExportSource, n_batches: int, batch_size: int
     shuffled order), or random inputs when there is no recipe."""
     if n_batches < 1:
         raise ZooError(f"--calib must be at least 1 batch (got {n_batches}).")
-    if src.run_dir is not None:
+    if src.run_dir is not None and not _has_example_input(src):
         from zoo_core.export import rundata
 
         batches = rundata.real_batches(src.run_dir, src.data_config, split="train",
