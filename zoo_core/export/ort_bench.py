@@ -103,7 +103,7 @@ def _feed(session: Any, batch_size: int, img_size: int | None, meta: dict[str, A
     symbolic axes from ``img_size`` or the export's example shape."""
     rng = np.random.default_rng(seed)
     shapes = meta.get("inputs") or {}
-    feed = {}
+    feed: dict[str, np.ndarray] = {}
     for inp in session.get_inputs():
         example = shapes.get(inp.name) or []
         dims: list[int] = []

@@ -35,7 +35,8 @@ def default_layers(model: nn.Module, *, skip_last_linear: bool = True
                    ) -> list[tuple[str, nn.Module]]:
     """Convolutions and linear layers, in model order; the last Linear (the
     classifier, which has the fewest weights per decision) is left whole by default."""
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, PRUNABLE)]
+    layers: list[tuple[str, nn.Module]] = [
+        (n, m) for n, m in model.named_modules() if isinstance(m, PRUNABLE)]
     if skip_last_linear:
         linear = [i for i, (_, m) in enumerate(layers) if isinstance(m, nn.Linear)]
         if linear:
@@ -43,7 +44,7 @@ def default_layers(model: nn.Module, *, skip_last_linear: bool = True
     return layers
 
 
-def _mask(module: nn.Module) -> torch.Tensor:
+def _mask(module: Any) -> torch.Tensor:
     mask = getattr(module, "weight_mask", None)
     return mask if mask is not None else torch.ones_like(module.weight)
 
@@ -65,7 +66,8 @@ def prune_to(model: nn.Module, target: float, *, method: str = "global_l1", n: i
     _check(target)
     if method not in METHODS:
         raise ZooError(f"Unknown pruning method {method!r}; choose one of {', '.join(METHODS)}.")
-    chosen = list(layers if layers is not None else default_layers(model))
+    chosen: list[tuple[str, Any]] = list(layers if layers is not None
+                                         else default_layers(model))
     if not chosen:
         raise ZooError("The model has no convolution or linear layer to prune.")
     if method == "global_l1":
@@ -160,7 +162,7 @@ def sparsity_report(model: nn.Module, layers: Iterable[tuple[str, nn.Module]] | 
     """Fraction of exactly-zero weights in each conv/linear layer (pruned or not)
     and over all of them."""
     rep = SparsityReport()
-    chosen = layers if layers is not None else [
+    chosen: Iterable[tuple[str, Any]] = layers if layers is not None else [
         (n, m) for n, m in model.named_modules() if isinstance(m, PRUNABLE)]
     for name, m in chosen:
         w = m.weight.detach()
