@@ -130,7 +130,10 @@ def test_classifier_to_onnx_with_dynamic_batch_and_metadata(tmp_path):
     assert "random inputs" in parity["inputs"]
 
     # the data config travels in the file and beside it
-    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    proto = onnx.load(str(path))
+    props = {p.key: p.value for p in proto.metadata_props}
+    # no exporter debug records (stack traces with this machine's paths) on the nodes
+    assert not [p.key for n in proto.graph.node for p in n.metadata_props]
     assert json.loads(props["zoo.mean"]) == [0.5, 0.4, 0.3]
     assert json.loads(props["zoo.interpolation"]) == "bilinear"
     meta = json.loads(props["zoo"])

@@ -306,6 +306,25 @@ def _rename_onnx_dims(ir_model: Any, rename: Mapping[str, str]) -> None:
             fix(v)
 
 
+def _strip_debug_metadata(ir_model: Any) -> None:
+    """Drop the exporter's per-node debug records (``pkg.torch.onnx.stack_trace``,
+    ``fx_node``, ``class_hierarchy``, ``namespace``...): 1-2 KB per node of
+    source paths from the exporting machine, which a deployed file should not
+    carry and no runtime reads."""
+    graph = ir_model.graph
+    nodes = list(graph.all_nodes()) if hasattr(graph, "all_nodes") else list(graph)
+    for fn in getattr(ir_model, "functions", {}).values():
+        nodes += list(fn)
+    for node in nodes:
+        props = node.metadata_props
+        for key in [k for k in props if k.startswith("pkg.") or k == "namespace"]:
+            del props[key]
+        for v in node.outputs:
+            vprops = v.metadata_props
+            for key in [k for k in vprops if k.startswith("pkg.")]:
+                del vprops[key]
+
+
 def export_model(model: nn.Module, example: Sequence[torch.Tensor], out: str | Path, *,
                  fmt: str = "onnx", opset: int | None = None, dynamic_batch: bool = True,
                  dynamic_spatial: bool | None = None, metadata: Mapping[str, Any] | None = None,
@@ -360,6 +379,7 @@ def export_model(model: nn.Module, example: Sequence[torch.Tensor], out: str | P
         used_opset = int(prog.model.opset_imports.get("", opset or 0)) or None
         meta["opset"] = used_opset
         _rename_onnx_dims(prog.model, rename)
+        _strip_debug_metadata(prog.model)
         prog.model.metadata_props["zoo"] = json.dumps(meta, default=str)
         for key in ("mean", "std", "input_size", "interpolation"):
             if key in (meta.get("data_config") or {}):
