@@ -12,7 +12,7 @@
    on training images; top-1 before/after on the validation split; sizes.
 5. Latency at batch 1 and 32 under zoo bench's protocol for torch eager fp32,
    torch.compile fp32, ORT fp32 and ORT int8, in interleaved rounds (the
-   machine is shared: each figure is the best round's p50, the spread is shown).
+   machine is shared: the best and the median round are both shown).
 
     python benchmarks/edge_efficientnet_lite0.py --threads 1 --rounds 3
     python benchmarks/edge_efficientnet_lite0.py --reuse     # skip training if the run exists
@@ -131,7 +131,10 @@ def main() -> None:
         e1, e2 = (int(x) for x in args.epochs.split(","))
         train(work, weights, (e1, e2))
     train_s = time.perf_counter() - t0
-    final = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    final = history[-1]
+    epochs = [h for h in history if "epoch" in h and h.get("event") != "final"]
+    kept = max(epochs, key=lambda h: h.get("val/top1", -1))  # the checkpoint monitor
 
     src = open_source(run)
     # parity on the whole validation split: 144 images = 9 batches of 16
@@ -154,9 +157,8 @@ def main() -> None:
     def best(cfg: str, bs: int) -> float:
         return min(r["infer_step_time_p50"] for r in timings[cfg][bs])
 
-    def spread(cfg: str, bs: int) -> str:
-        xs = [r["infer_step_time_p50"] for r in timings[cfg][bs]]
-        return f"{min(xs):.1f}-{max(xs):.1f}"
+    def median(cfg: str, bs: int) -> float:
+        return statistics.median(r["infer_step_time_p50"] for r in timings[cfg][bs])
 
     top1 = {
         "torch eager fp32": rep.metrics_before.get(f"{split}/top1"),
@@ -168,22 +170,27 @@ def main() -> None:
              "ORT fp32": q.size_before, "ORT int8": q.size_after}
     sizes["torch.compile fp32"] = sizes["torch eager fp32"]
     base1, base32 = best("torch eager fp32", 1), best("torch eager fp32", 32)
+    med1 = median("torch eager fp32", 1)
     lines = [
-        f"| runtime | top-1 ({split}, {parity.samples} images) | file MiB | bs1 p50 ms "
-        "(rounds) | bs32 p50 ms (rounds) | bs32 samples/s | bs1 speedup vs eager |",
+        f"| runtime | top-1 ({split}, {parity.samples} images) | file MiB | bs1 p50 ms, best "
+        "(median) | bs32 p50 ms, best (median) | bs32 samples/s (best) | bs1 speedup vs "
+        "torch eager, best (median) |",
         "|---|---|---|---|---|---|---|",
     ]
     for cfg in timings:
         b1, b32 = best(cfg, 1), best(cfg, 32)
         lines.append(
             f"| {cfg} | {100 * top1[cfg]:.2f}% | {sizes[cfg] / 2**20:.2f} | {b1:.2f} "
-            f"({spread(cfg, 1)}) | {b32:.1f} ({spread(cfg, 32)}) | {32000 / b32:.1f} | "
-            f"{base1 / b1:.2f}x |")
+            f"({median(cfg, 1):.2f}) | {b32:.1f} ({median(cfg, 32):.1f}) | {32000 / b32:.1f} | "
+            f"{base1 / b1:.2f}x ({med1 / median(cfg, 1):.2f}x) |")
     env = timings["ORT fp32"][1][0]
     summary = [
         "",
         f"- fine-tuning: {final.get(f'{split}/top1', float('nan')):.4f} {split}/top1 at the "
-        f"end of `zoo run` ({train_s:.0f} s including conversion; 0 s when reused)",
+        f"end of `zoo run` ({train_s:.0f} s including conversion; 0 s when reused); the saved "
+        f"model is epoch {kept['epoch']} ({kept.get('phase')}), the best val/top1 of the run "
+        "(per epoch: " + ", ".join(f"{h['epoch']}:{h.get('phase')}:{h.get('val/top1', 0):.3f}"
+                                   for h in epochs) + ")",
         f"- ONNX parity (torch vs onnxruntime, fp32): {parity.summary()}",
         f"- static int8: {q.calib_samples} calibration images ({q.calib_inputs}), "
         f"{q.calibration}, per-channel={q.per_channel}; {q.size_before / 2**20:.2f} MiB -> "
@@ -193,7 +200,8 @@ def main() -> None:
         f"with fp32 on {100 * (rep.agreement.top1_agreement or 0):.2f}% of "
         f"{rep.agreement.samples} validation images",
         f"- latency: zoo bench protocol, {args.warmup} warm-up + {args.iters} timed steps, "
-        f"{args.rounds} interleaved rounds, best round's p50 (range over rounds in brackets); "
+        f"{args.rounds} interleaved rounds; each figure is one round's p50 step time, the best "
+        "round's and the median round's; "
         f"{args.threads} thread(s) for torch and ORT ({env['notes']}); "
         f"bs32 speedup of ORT int8 vs torch eager: {base32 / best('ORT int8', 32):.2f}x",
         f"- machine: {env['cpu_model']}, torch {torch.__version__}",
