@@ -12,5 +12,6 @@ Modules (each imports torch or onnxruntime only when used):
 * :mod:`~zoo_core.export.parity` - onnxruntime (or the saved PT2 program) against eager torch;
 * :mod:`~zoo_core.export.quantize` - ONNX Runtime int8, static (QDQ, per-channel) and dynamic;
 * :mod:`~zoo_core.export.ort_bench` - ``zoo bench model.onnx`` rows with zoo bench's columns;
+* :mod:`~zoo_core.export.workflow` - what ``zoo export`` / ``zoo quantize`` do, as functions;
 * :mod:`~zoo_core.export.prune` - torch.nn.utils.prune helpers for a later ``[prune]`` section.
 """
