@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "predict": ("zoo_core.commands.run", "predict", "Run a trained model's task on inputs."),
     "bench": ("zoo_core.commands.bench", "bench", "Throughput, latency, memory and MFU."),
     "sweep": ("zoo_core.commands.sweep", "sweep", "Search hyperparameters with Optuna."),
+    "export": ("zoo_core.commands.export", "export", "Export a model to ONNX or PT2, checked."),
+    "quantize": ("zoo_core.commands.export", "quantize", "int8 ONNX with accuracy and latency."),
     "list": ("zoo_core.commands.listing", "list_cmd", "List registered components."),
     "info": ("zoo_core.commands.listing", "info", "Show one component: kind, params, weights."),
     "plugins": ("zoo_core.commands.listing", "plugins", "Installed plugins and their status."),

@@ -214,7 +214,8 @@ def table_rows(rows: Sequence[Mapping[str, Any]], mode: str, compact: bool = Fal
 
 def environment_lines(env: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
     keys = ("torch_version", "timm_version", "device", "device_name", "cpu_model", "num_threads",
-            "cuda_version", "memory_basis", "peak_tflops", "zoo_version", "time")
+            "cuda_version", "memory_basis", "peak_tflops", "onnxruntime_version",
+            "ort_execution_provider", "ort_intra_op_threads", "zoo_version", "time")
     lines = [f"{k}: {env[k]}" for k in keys if env.get(k) is not None]
     lines += [f"{k}: {v}" for k, v in settings.items() if v is not None]
     return lines

@@ -31,7 +31,7 @@ def _is_recipe(target: str) -> bool:
 
 
 @click.command()
-@click.argument("targets", nargs=-1, required=True, metavar="MODEL... | RECIPE.toml")
+@click.argument("targets", nargs=-1, required=True, metavar="MODEL|FILE.onnx... | RECIPE.toml")
 @click.option("--batch-size", "-b", "batch_sizes", multiple=True,
               help="Batch size; repeat or comma-separate to sweep "
                    "[default: 256 on cuda, 32 on cpu].")
@@ -73,6 +73,7 @@ def bench(targets: tuple[str, ...], batch_sizes: tuple[str, ...], img_size: int 
     zoo bench resnet50 --precision fp32,bf16 --channels-last --no-channels-last
     zoo bench resnet18 --best              fastest precision/layout per model
     zoo bench recipes/digits.toml          the recipe's real pipeline: data vs compute
+    zoo bench resnet18 model.onnx model.int8.onnx -b 1,32   onnxruntime beside torch
 
     Column names match timm's benchmark.py CSVs where the figure is the same.
     """
@@ -105,19 +106,30 @@ def _bench_models(models: list[str], *, batch_sizes: Sequence[str], img_size: in
 
     from zoo_core.bench import models as B
     from zoo_core.bench.measure import sig
+    from zoo_core.bench.onnx import is_onnx
     from zoo_core.bench.report import write_report
 
+    # .onnx files are timed by onnxruntime (zoo_core.bench.onnx), same protocol
+    onnx_files = [m for m in models if is_onnx(m)]
+    models = [m for m in models if not is_onnx(m)]
+    if onnx_files and mode == "train":
+        raise ZooError("ONNX files are timed for inference only; drop --mode train.")
     settings = B.BenchSettings(mode=mode, device=device, img_size=img_size, warmup=warmup,
                                iters=iters, kind=kind, latency=latency)
     runner = B.Runner(settings)
     for name in dict.fromkeys(models):
         runner.target(name)  # unknown names fail now, with did-you-mean, before any timing
+    if onnx_files:
+        from zoo_core.bench.onnx import graph_facts
+
+        for f in onnx_files:
+            graph_facts(f)  # a missing or unreadable file fails before any timing
     dev = runner.device
     sizes = _batch_sizes(batch_sizes) or [256 if dev.type == "cuda" else 32]
     precs = _split(precisions) or (B.default_precisions(dev) if best else ["fp32"])
     layouts = list(dict.fromkeys(channels_last)) or ([False, True] if best else [False])
     compiles = list(dict.fromkeys(compile_)) or [False]
-    specs = B.expand_sweep(models, sizes, precs, layouts, compiles)
+    specs = B.expand_sweep(models, sizes, precs, layouts, compiles) if models else []
 
     console = _console()
     rows: list[dict[str, Any]] = []
@@ -127,7 +139,8 @@ def _bench_models(models: list[str], *, batch_sizes: Sequence[str], img_size: in
         from rich.console import Group
         from rich.text import Text
 
-        parts: list[Any] = [_rich_table(rows, mode, f"zoo bench: {len(rows)}/{len(specs)}")]
+        total = len(specs) + len(onnx_files) * len(sizes)
+        parts: list[Any] = [_rich_table(rows, mode, f"zoo bench: {len(rows)}/{total}")]
         if current[0]:
             parts.append(Text(f"running {current[0]} ...", style="dim"))
         return Group(*parts)
@@ -142,10 +155,22 @@ def _bench_models(models: list[str], *, batch_sizes: Sequence[str], img_size: in
             current[0] = ""
             live.update(render())
 
-        B.run_sweep(specs, settings, on_start=on_start, on_row=on_row, runner=runner)
+        if specs:
+            B.run_sweep(specs, settings, on_start=on_start, on_row=on_row, runner=runner)
+        ort_env: dict[str, Any] = {}
+        if onnx_files:
+            from zoo_core.bench.onnx import onnx_rows
+
+            def on_start_onnx(label: str) -> None:
+                current[0] = label
+                live.update(render())
+
+            _, ort_env = onnx_rows(onnx_files, sizes, warmup=warmup, iters=iters,
+                                   latency=latency, img_size=img_size,
+                                   on_start=on_start_onnx, on_row=on_row)
     console.line()
 
-    env = runner.env
+    env = {**runner.env, **ort_env}
     report_settings = {
         "mode": mode, "warmup": warmup, "iters": iters, "img_size": img_size,
         "precisions": precs, "channels_last": layouts, "compile": compiles,
@@ -153,7 +178,7 @@ def _bench_models(models: list[str], *, batch_sizes: Sequence[str], img_size: in
     }
     env = {**env, "peak_tflops": {p: sig(B.matmul_peak(dev, p) / 1e12)
                                   for p in dict.fromkeys(r["precision"] for r in rows)
-                                  if not all(x.get("error") for x in rows
+                                  if p in B.PRECISIONS and not all(x.get("error") for x in rows
                                              if x["precision"] == p)}}
     shown = rows
     if best:
@@ -161,7 +186,9 @@ def _bench_models(models: list[str], *, batch_sizes: Sequence[str], img_size: in
         console.print(_rich_table(shown, mode, "fastest configuration per model"))
     console.print("[dim]" + " | ".join(
         f"{k}: {env.get(k)}" for k in ("torch_version", "device_name", "num_threads",
-                                       "memory_basis")) + "[/dim]", highlight=False)
+                                       "memory_basis", "ort_execution_provider",
+                                       "ort_intra_op_threads") if k in env
+    ) + "[/dim]", highlight=False)
     for out in outs:
         # the chart shows the whole sweep (what --best chose among); tables show `shown`
         chart = out.lower().endswith(".png")

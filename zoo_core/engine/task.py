@@ -323,6 +323,12 @@ class Task:
         return None
 
     # -- inference ---------------------------------------------------------------------------
+    def model_inputs(self, role: str, batch: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The tensors of ``batch`` that ``role``'s model is called with (export parity and
+        calibration on real data); None when its inputs do not come from the data (a
+        generator's noise), so random inputs are used."""
+        return None
+
     def predict(self, models: Mapping[str, Any], inputs: Sequence[str], options: Any,
                 out: Path | None) -> list[dict[str, Any]]:
         """``zoo predict``: ``models`` maps role -> :class:`~zoo_core.engine.evaluate.Saved`
@@ -351,6 +357,11 @@ class SupervisedTask(Task):
 
     input_key: ClassVar[str] = "image"
     target_key: ClassVar[str] = "label"
+
+    def model_inputs(self, role: str, batch: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        if role == self.main_role and self.input_key in batch:
+            return (batch[self.input_key],)
+        return None
 
     def net(self, ctx: StepContext) -> nn.Module:
         """The module a step runs (a task may substitute a view of ``ctx.models['net']``)."""

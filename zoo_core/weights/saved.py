@@ -67,6 +67,9 @@ def find_model_folder(path: str | os.PathLike[str], role: str | None = None) -> 
             raise WeightsError(f"The run {p} has {asked}{suggestion(role or '', roles)} Pick "
                                f"one with --model ROLE: {', '.join(roles)}.")
         return p / MODELS_DIR / role
+    if (p / "config.json").is_file():
+        raise WeightsError(f"{p} has config.json but no model.safetensors: the model folder is "
+                           "incomplete (was its run stopped while saving?).")
     if is_model_folder(p / LEGACY_DIR):
         if role is not None:
             raise WeightsError(f"The run {p} has one model (model/), saved before named "
