@@ -213,3 +213,15 @@ def test_denoising_autoencoder_learns():
         after.update(ae(noisy), clean)
     # measured: 14.5 dB noisy -> 25.5 dB denoised
     assert after.compute()["psnr"] > before.compute()["psnr"] + 5.0
+
+
+def test_plugins_import_light():
+    """`zoo list` imports every plugin: ours must not pull in torch or smp."""
+    import subprocess
+    import sys
+
+    code = ("import sys, zoo_segmentation, zoo_reconstruction, zoo_segmentation.names; "
+            "bad = [m for m in ('torch', 'segmentation_models_pytorch', 'timm') "
+            "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
