@@ -99,14 +99,19 @@ def test_unet_saves_and_loads_as_a_zoo_model(tmp_path):
 
     from zoo_core.weights import load_model, save_model
 
-    cfg = {"encoder": "resnet18", "in_chans": 1, "num_classes": 2}
-    model = build_unet(**cfg).eval()
+    state = _save_backbone_weights("resnet18", tmp_path / "w.safetensors", in_chans=1)
+    model = build_unet("resnet18", encoder_weights=str(tmp_path / "w.safetensors"), in_chans=1,
+                       num_classes=2).eval()
+    cfg = model.rebuild_cfg
+    assert cfg["encoder_weights"] == "none"  # a saved model does not fetch encoder weights again
     save_model(tmp_path / "m", model, {"zoo": {"builder": {"kind": "segmentation",
                                                            "name": "unet"}, "model": cfg}})
+    (tmp_path / "w.safetensors").unlink()
     loaded = load_model(tmp_path / "m").model.eval()
     x = torch.randn(1, 1, 45, 61)
     with torch.no_grad():
         assert torch.equal(model(x), loaded(x))
+    assert torch.equal(loaded.encoder.conv1.weight, state["conv1.weight"])
 
 
 def _conv3x3(cin: int, cout: int, bias: bool = True) -> int:

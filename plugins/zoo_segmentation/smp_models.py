@@ -118,4 +118,8 @@ def build_smp(arch: str, encoder: str = "resnet34", encoder_weights: str = "none
         model.encoder_lock = list(loaded.lock)  # type: ignore[assignment]
     model.pretrained_cfg.update(mean=channel_stats(mean, in_chans),
                                 std=channel_stats(std, in_chans))
+    #: the factory's cfg for rebuilding before loading saved weights (no encoder download)
+    model.rebuild_cfg = {"encoder": encoder, "encoder_weights": "none",  # type: ignore[assignment]
+                         "in_chans": in_chans, "num_classes": num_classes,
+                         "image_size": list(size), **kwargs}
     return model

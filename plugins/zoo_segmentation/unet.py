@@ -169,7 +169,15 @@ def build_unet(encoder: str = "resnet34", encoder_weights: str = "none", in_chan
         mean=enc.data_config["mean"], std=enc.data_config["std"])
     #: the encoder weights' lock entries (URI, revision, sha256) for the run's lock file
     model.encoder_lock = enc.lock  # type: ignore[assignment]
-    model.encoder_name = encoder  # type: ignore[assignment]
+    #: the factory's cfg for rebuilding this model before loading its own saved weights
+    #: (encoder weights "none": a saved model must not download its encoder's again)
+    model.rebuild_cfg = {  # type: ignore[assignment]
+        "encoder": encoder, "encoder_weights": "none", "in_chans": in_chans,
+        "num_classes": num_classes, "decoder_channels": list(model.decoder_channels),
+        "encoder_depth": encoder_depth, "decoder_norm": decoder_norm,
+        "interpolation": interpolation, "image_size": list(size),
+        "encoder_cfg": dict(encoder_cfg or {}),
+    }
     return model
 
 
