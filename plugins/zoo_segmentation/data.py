@@ -1,0 +1,247 @@
+"""Image/mask folders: ``root/image/N.png`` with ``root/label/N.png``.
+
+Masks are found by file name: an image ``x.jpg`` in the image folder pairs
+with the mask in the mask folder whose name without extension is ``x`` plus
+``mask_suffix`` (``x.png``, or ``x_mask.gif`` with ``mask_suffix="_mask"``).
+A value map turns mask pixel values into classes, in the order given:
+``{0: "membrane", 255: "cell"}`` makes 0 class 0 and 255 class 1. Keys are
+grey levels (ints, or their strings as TOML writes them) or colours
+(``"#ff0000"`` or ``"255,0,0"``) for RGB masks; a value mapped to
+``"ignore"`` becomes ``ignore_index``.
+
+Samples are dicts ``{"image": tv_tensors.Image (uint8, C x H x W),
+"mask": tv_tensors.Mask (int64, H x W)}``, ready for joint transforms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from zoo_core.errors import DataError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm")
+IGNORE = "ignore"
+
+
+def _parse_key(key: Any) -> int | tuple[int, int, int]:
+    """A value-map key: a grey level or an RGB colour."""
+    if isinstance(key, (int, np.integer)):
+        return int(key)
+    if isinstance(key, (tuple, list)) and len(key) == 3:
+        return (int(key[0]), int(key[1]), int(key[2]))
+    text = str(key).strip()
+    if text.startswith("#") and len(text) == 7:
+        return (int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16))
+    if "," in text:
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) == 3:
+            return (int(parts[0]), int(parts[1]), int(parts[2]))
+    return int(text)
+
+
+@dataclass(frozen=True)
+class ValueMap:
+    """Mask pixel value -> class index; classes named in order."""
+
+    values: tuple[int | tuple[int, int, int], ...]
+    targets: tuple[int, ...]
+    class_names: tuple[str, ...]
+    colour: bool
+
+    @classmethod
+    def parse(cls, mapping: Mapping[Any, str], ignore_index: int = 255) -> ValueMap:
+        if not mapping:
+            raise DataError("The mask value map is empty; give e.g. {0 = 'background', "
+                            "255 = 'object'}.")
+        try:
+            keys = [_parse_key(k) for k in mapping]
+        except (TypeError, ValueError):
+            raise DataError(
+                f"Mask value map keys must be grey levels (0-255) or colours ('#rrggbb' or "
+                f"'r,g,b'); got {list(mapping)}.") from None
+        colour = {isinstance(k, tuple) for k in keys}
+        if len(colour) > 1:
+            raise DataError("The mask value map mixes grey levels and colours; use one kind.")
+        names: list[str] = []
+        targets: list[int] = []
+        for name in mapping.values():
+            name = str(name)
+            if name == IGNORE:
+                targets.append(ignore_index)
+                continue
+            if name not in names:
+                names.append(name)
+            targets.append(names.index(name))
+        return cls(tuple(keys), tuple(targets), tuple(names), colour.pop())
+
+
+def _read_mask(path: Path, value_map: ValueMap | None) -> np.ndarray:
+    """The mask's raw values: (H, W) ints, or (H, W, 3) for a colour value map."""
+    with Image.open(path) as im:
+        if value_map is not None and value_map.colour:
+            return np.asarray(im.convert("RGB"))
+        if im.mode in ("RGB", "RGBA"):
+            arr = np.asarray(im.convert("RGB"))
+            if not ((arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()):
+                raise DataError(
+                    f"Mask {path} is a colour image, but the value map gives grey levels. "
+                    "Give colours as value-map keys ('#rrggbb' or 'r,g,b')."
+                )
+            return arr[..., 0]
+        if im.mode == "LA":
+            return np.asarray(im.convert("L"))
+        # L, P (palette indices), 1, I, I;16: the stored values are the labels
+        return np.asarray(im)
+
+
+def map_values(raw: np.ndarray, value_map: ValueMap | None, where: str) -> np.ndarray:
+    """Class indices (H, W) int64 from raw mask values; unknown values raise DataError."""
+    if value_map is None:
+        return raw.astype(np.int64)
+    out = np.full(raw.shape[:2], -1, dtype=np.int64)
+    for value, target in zip(value_map.values, value_map.targets, strict=True):
+        hit = (raw == np.asarray(value)).all(axis=-1) if value_map.colour else raw == value
+        out[hit] = target
+    unknown = out < 0
+    if unknown.any():
+        found = raw[unknown]
+        vals: list[Any]
+        if value_map.colour:
+            vals = sorted({tuple(int(c) for c in v) for v in found.reshape(-1, 3)[:10000]})
+        else:
+            vals = sorted({int(v) for v in np.unique(found)})
+        shown = ", ".join(str(v) for v in vals[:8]) + (" ..." if len(vals) > 8 else "")
+        raise DataError(
+            f"Mask {where} has pixel values not in the value map: {shown} "
+            f"({int(unknown.sum())} pixels). Add them to the value map (map a value to "
+            f"'{IGNORE}' to leave it out of the loss and metrics)."
+        )
+    return out
+
+
+class SegmentationFolder:
+    """Pairs of images and masks from two folders (a data Source).
+
+    ``root/images`` and ``root/masks`` (``"image"`` and ``"label"`` by default);
+    ``channels`` 1 reads images as grey, 3 as RGB, None keeps what the first
+    image has (grey stays grey).
+    """
+
+    def __init__(self, root: str | Path, images: str = "image", masks: str = "label",
+                 value_map: Mapping[Any, str] | None = None, mask_suffix: str = "",
+                 channels: int | None = None, ignore_index: int = 255):
+        self.root = Path(root).expanduser()
+        self.image_dir, self.mask_dir = self.root / images, self.root / masks
+        for folder, what in ((self.image_dir, "image"), (self.mask_dir, "mask")):
+            if not folder.is_dir():
+                raise DataError(f"The {what} folder {folder} does not exist. A segmentation "
+                                f"folder holds {images}/<name>.png and {masks}/<name>.png.")
+        self.value_map = ValueMap.parse(value_map, ignore_index) if value_map else None
+        self.ignore_index = ignore_index
+        masks_by_stem: dict[str, Path] = {}
+        for p in sorted(self.mask_dir.iterdir()):
+            if p.suffix.lower() in IMAGE_EXTENSIONS:
+                masks_by_stem.setdefault(p.stem, p)
+        pairs: list[tuple[Path, Path]] = []
+        lonely: list[str] = []
+        for p in sorted(self.image_dir.iterdir(), key=_natural):
+            if p.suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            mask = masks_by_stem.get(p.stem + mask_suffix)
+            if mask is None:
+                lonely.append(p.name)
+            else:
+                pairs.append((p, mask))
+        if lonely:
+            shown = ", ".join(lonely[:5]) + (f" and {len(lonely) - 5} more" if len(lonely) > 5
+                                             else "")
+            raise DataError(
+                f"{len(lonely)} image(s) in {self.image_dir} have no mask in {self.mask_dir} "
+                f"named <image name>{mask_suffix}.<ext>: {shown}."
+            )
+        if not pairs:
+            raise DataError(f"No images found in {self.image_dir} "
+                            f"(extensions {', '.join(IMAGE_EXTENSIONS)}).")
+        self.pairs = pairs
+        if channels is None:
+            with Image.open(pairs[0][0]) as im:
+                channels = 1 if im.mode in ("L", "I", "I;16", "1", "LA") else 3
+        if channels not in (1, 3):
+            raise DataError(f"channels must be 1 or 3, got {channels}.")
+        self.channels = channels
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names from the value map (indices as names without one)."""
+        return list(self.value_map.class_names) if self.value_map else []
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def describe(self, i: int) -> str:
+        image, mask = self.pairs[i]
+        return f"{image} (mask {mask})"
+
+    def name(self, i: int) -> str:
+        return self.pairs[i][0].stem
+
+    def sample(self, i: int) -> dict[str, Any]:
+        from torchvision import tv_tensors
+
+        image_path, mask_path = self.pairs[i]
+        try:
+            with Image.open(image_path) as im:
+                image = np.array(im.convert("L" if self.channels == 1 else "RGB"))
+            raw = _read_mask(mask_path, self.value_map)
+        except OSError as exc:
+            raise DataError(f"Cannot read {self.describe(i)}: {exc}.") from None
+        if image.shape[:2] != raw.shape[:2]:
+            raise DataError(
+                f"Mask {mask_path} is {raw.shape[1]}x{raw.shape[0]} but its image "
+                f"{image_path} is {image.shape[1]}x{image.shape[0]}; a mask must have its "
+                "image's size."
+            )
+        mask = map_values(raw, self.value_map, str(mask_path))
+        chw = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
+        return {"image": tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(chw))),
+                "mask": tv_tensors.Mask(torch.from_numpy(mask))}
+
+
+def _natural(p: Path) -> tuple[Any, ...]:
+    """2.png before 10.png."""
+    stem = p.stem
+    return (0, int(stem), p.name) if stem.isdigit() else (1, 0, p.name)
+
+
+class SegmentationDataset(torch.utils.data.Dataset):
+    """A Source plus a joint transform: samples ``{"image": float, "mask": int64}``.
+
+    The core's dataset wrapper will do this (and seed augmentation per epoch
+    and index); this one serves tests and scripts until then.
+    """
+
+    def __init__(self, source: SegmentationFolder, transform: Callable[[dict], dict] | None = None,
+                 indices: list[int] | None = None):
+        self.source = source
+        self.transform = transform
+        self.indices = list(range(len(source))) if indices is None else list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        sample = self.source.sample(self.indices[k])
+        if self.transform is not None:
+            sample = self.transform(sample)
+        image, mask = sample["image"], sample["mask"]
+        if not torch.is_floating_point(image):
+            image = image.float() / 255.0
+        return {"image": image.as_subclass(torch.Tensor),
+                "mask": mask.as_subclass(torch.Tensor).long()}
