@@ -254,3 +254,14 @@ def test_matmul_peak_is_measured_and_cached():
     assert first > 1e8  # any CPU manages 0.1 GFLOP/s on a 128x128 matmul
     cached = matmul_peak(cpu, "fp32")
     assert cached == matmul_peak(cpu, "fp32")
+
+
+def test_a_model_without_parameters_is_timed_in_inference_only():
+    """`bicubic` (an SR baseline) has nothing to train: its row says so instead of failing."""
+    from zoo_core.bench.models import BenchSettings, BenchSpec, Runner
+
+    runner = Runner(BenchSettings(device="cpu", mode="both", warmup=1, iters=2))
+    row = runner.run(BenchSpec("bicubic", batch_size=1, precision="fp32"))
+    assert row.get("error") in (None, "") and row["infer_samples_per_sec"] > 0
+    assert row.get("train_samples_per_sec") in (None, "")
+    assert "no trainable parameters" in row["notes"]

@@ -256,3 +256,40 @@ def test_grayscale_input_adapts_the_stem(tmp_path: Path) -> None:
     expected = source.state_dict()[stem].sum(dim=1, keepdim=True)
     assert torch.allclose(loaded.model.state_dict()[stem], expected)
     assert "adapted the input convolution conv1.0" in loaded.report["message"]
+
+
+def test_features_only_models_load_weights_saved_from_the_full_backbone():
+    """timm's feature wrappers flatten nested stages (convnext's stages.0 is stages_0):
+    the full model's weights still load, every tensor where it belongs."""
+    import timm
+
+    full = timm.create_model("convnext_atto", num_classes=0).eval()
+    feats = timm.create_model("convnext_atto", features_only=True).eval()
+    report = load_weights(feats, full.state_dict(), features_only=True)
+    assert "dropped 2 tensors" in report["message"]  # the final norm, unused by features
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(feats(x)[-1], full.forward_features(x), atol=1e-5)
+
+
+def test_an_encoder_without_classifier_loads_into_a_classifier():
+    """An exported encoder (no classifier keys) trains a new classifier from random init;
+    every other tensor must still match."""
+    import timm
+
+    encoder = timm.create_model("resnet18", num_classes=0).state_dict()
+    model = timm.create_model("resnet18", num_classes=10)
+    report = load_weights(model, encoder, source="encoder")
+    assert report["missing"] == ["fc.bias", "fc.weight"]
+    assert "has no classifier" in report["message"]
+    assert torch.equal(model.state_dict()["conv1.weight"], encoder["conv1.weight"])
+    del encoder["layer4.1.bn2.weight"]
+    with pytest.raises(WeightsError, match="missing from the checkpoint"):
+        load_weights(model, encoder, source="encoder")
+
+
+def test_basicsr_checkpoints_unwrap_their_ema_weights(tmp_path):
+    path = tmp_path / "RealESRGAN_x4plus.pth"
+    torch.save({"params_ema": {"conv.weight": torch.ones(2)},
+                "params": {"conv.weight": torch.zeros(2)}}, path)
+    assert torch.equal(load_state_dict(path)["conv.weight"], torch.ones(2))

@@ -100,6 +100,11 @@ def register_segmentation_models(register: Register) -> None:
 
 
 @hookspec
+def register_autoencoders(register: Register) -> None:
+    """Register autoencoders (image -> reconstruction; ``model.encoder`` transfers)."""
+
+
+@hookspec
 def register_regularizers(register: Register) -> None:
     """Register regularizers: objects that act at the engine's hook points
     (model build, batch, loss term, epoch end)."""
@@ -151,6 +156,7 @@ KIND_HOOKS: dict[str, str] = {
     "register_gans": "gan",
     "register_sr_models": "sr",
     "register_segmentation_models": "segmentation",
+    "register_autoencoders": "autoencoder",
     "register_regularizers": "regularizer",
     "register_tasks": "task",
     "register_datasets": "dataset",

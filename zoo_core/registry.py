@@ -19,12 +19,13 @@ from zoo_core.types import WeightTag
 
 #: canonical kind names and the spellings users may type for them
 KINDS = (
-    "backbone", "head", "gan", "sr", "segmentation", "regularizer",
+    "backbone", "head", "gan", "sr", "segmentation", "autoencoder", "regularizer",
     "task", "dataset", "loss", "metric",
 )
 _KIND_ALIASES = {
     "backbones": "backbone", "heads": "head", "gans": "gan", "sr_models": "sr",
-    "super-resolution": "sr", "segmentations": "segmentation", "regularizers": "regularizer",
+    "super-resolution": "sr", "segmentations": "segmentation", "autoencoders": "autoencoder",
+    "regularizers": "regularizer",
     "tasks": "task", "datasets": "dataset", "losses": "loss", "metrics": "metric",
 }
 

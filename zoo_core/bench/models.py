@@ -56,7 +56,7 @@ __all__ = [
 PRECISIONS = tuple(DTYPES)
 MODES = ("infer", "train", "both")
 #: registry kinds whose components are single networks zoo bench can time
-MODEL_KINDS = ("backbone", "segmentation", "sr", "gan")
+MODEL_KINDS = ("backbone", "segmentation", "sr", "gan", "autoencoder")
 
 
 # -- what to run ---------------------------------------------------------------
@@ -404,6 +404,9 @@ class Runner:
             result.tried = tried
             return result
 
+    def _trains(self, target: ModelTarget) -> bool:
+        return any(p.requires_grad for p in build_module(target).parameters())
+
     # -- a whole row -------------------------------------------------------
     def run(self, spec: BenchSpec) -> dict[str, Any]:
         """One report row for ``spec``; errors are recorded in it, never raised
@@ -414,6 +417,9 @@ class Runner:
             row["kind"] = target.kind
             with _cudnn_autotune(self.device):
                 for phase in self.settings.phases:
+                    if phase == "train" and not self._trains(target):
+                        _note(row, "no trainable parameters: nothing to time in training")
+                        continue
                     result = self.run_phase(spec, phase)
                     fill_phase(row, phase, result, self.peak(spec.precision))
         except Exception as exc:  # noqa: BLE001 - a failing model must not stop the sweep
@@ -425,6 +431,10 @@ class Runner:
             row["params"] = n
             row["param_count"] = round(n / 1e6, 2)  # timm's unit: millions
         return row
+
+
+def _note(row: dict[str, Any], text: str) -> None:
+    row["notes"] = "; ".join(n for n in (row.get("notes"), text) if n)
 
 
 @contextlib.contextmanager
@@ -496,7 +506,7 @@ def fill_phase(row: dict[str, Any], phase: str, result: PhaseResult, peak_flops:
     if result.tried:
         note = f"{p}: out of memory at batch {', '.join(map(str, result.tried))}; " \
                f"ran at {t.batch_size}"
-        row["notes"] = "; ".join(filter(None, [row.get("notes"), note]))
+        _note(row, note)
     row["peak_tflops"] = sig(peak_flops / 1e12)
     if result.flops_per_sample is not None:
         flops = result.flops_per_sample

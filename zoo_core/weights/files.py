@@ -166,10 +166,12 @@ def _load_pickle(path: Path) -> dict[str, Tensor]:
 def _as_state_dict(obj: Any, path: Path) -> dict[str, Tensor]:
     import torch
 
-    # common checkpoint wrappers: {"state_dict": ...}, {"model": ...}, {"model_state": ...}
+    # common checkpoint wrappers: {"state_dict": ...}, {"model": ...}, {"model_state": ...};
+    # BasicSR / Real-ESRGAN / SwinIR releases keep the EMA weights in "params_ema"
     for _ in range(3):
         if isinstance(obj, dict) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
-            for key in ("state_dict", "model_state_dict", "model_state", "model", "module"):
+            for key in ("params_ema", "params", "state_dict", "model_state_dict", "model_state",
+                        "model", "module"):
                 if isinstance(obj.get(key), dict):
                     obj = obj[key]
                     break

@@ -143,6 +143,10 @@ def load_weights(model: nn.Module, state: dict[str, Tensor], *, source: str = "c
             ck = {k for k in state if _under(k, prefix)}
             mk = {k for k in own if _under(k, prefix)}
             if not ck:
+                if mk:  # a checkpoint without a classifier (an exported encoder)
+                    keep_random |= mk
+                    notes.append(f"the checkpoint has no classifier; the model's '{prefix}' "
+                                 "starts from random init")
                 continue
             fits = ck == mk and all(tuple(state[k].shape) == tuple(own[k].shape) for k in ck)
             if fits:
@@ -166,6 +170,7 @@ def load_weights(model: nn.Module, state: dict[str, Tensor], *, source: str = "c
     if adapted:
         notes.append(f"adapted the input convolution {adapted} to the model's input channels")
     if features_only:
+        state = _flattened_names(state, own)
         extra = sorted(k for k in state if k not in own)
         for k in extra:
             del state[k]
@@ -202,6 +207,22 @@ def load_weights(model: nn.Module, state: dict[str, Tensor], *, source: str = "c
     log.info(message)
     return {"missing": sorted(keep_random), "unexpected": [], "dropped": dropped,
             "message": message}
+
+
+def _flattened_names(state: dict[str, Tensor], own: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Checkpoint keys renamed the way timm's feature wrappers flatten nested stages
+    (``stages.0.x`` is the features_only model's ``stages_0.x``)."""
+    renamed = dict(state)
+    for key in own:
+        if key in state:
+            continue
+        head, _, rest = key.partition(".")
+        candidates = [f"{head[:i]}.{head[i + 1:]}" + (f".{rest}" if rest else "")
+                      for i, ch in enumerate(head) if ch == "_"]
+        found = [c for c in candidates if c in state]
+        if len(found) == 1:
+            renamed[key] = renamed.pop(found[0])
+    return renamed
 
 
 def _data_config(model: nn.Module, *layers: Mapping[str, Any] | None) -> dict[str, Any]:
