@@ -1,22 +1,30 @@
 """zoo's training loop vs a plain hand-written PyTorch loop, side by side in one process.
 
-Same model (same initial weights), same data (the same images, decoded once and
-held in memory; the engine draws them in its seeded per-epoch order), same
-batch size, same optimizer (AdamW) and loss. The
-engine side is the real :class:`zoo_core.engine.trainer.Trainer` epoch loop
-(task forward/loss, regularizer hooks, precision context, gradient-accumulation
-bookkeeping, NaN guard, metric accumulation, progress bookkeeping); the plain
-side is the five lines of the seed's ResNet-50 example. Rounds alternate
-between the two so that a busy machine slows both alike; the ratio is
-reported for the median and for the best round.
+Two tasks, each against the loop a person would write by hand:
 
-    .venv/bin/python benchmarks/engine_overhead.py [--model resnet50] [--image-size 128]
-        [--batch 16] [--steps 8] [--rounds 5]
+* ``--task classification``: ResNet-50 (``--model``) on flowers12 images with
+  cross-entropy and AdamW, against the five lines of the seed's ResNet-50 example;
+* ``--task gan``: the DCGAN tutorial's networks on digits (``--image-size`` 32 or
+  64) with BCE on logits and Adam (2e-4, betas 0.5/0.999), against the tutorial's
+  training loop (D on real, D on detached fakes, step; G on fakes, step).
+
+Same models (same initial weights), same data (decoded once and held in memory;
+the engine draws it through its own loader interface in its seeded per-epoch
+order), same batch size, same optimizers and losses. The engine side is the real
+:class:`zoo_core.engine.trainer.Trainer` epoch loop around the task's
+``train_step`` (step context, precision context, per-role optimizers, gradient
+bookkeeping, NaN guard, metric accumulation, progress bookkeeping). Rounds
+alternate between the two so that a busy machine slows both alike; the ratio is
+reported for the median of paired rounds and for the best round.
+
+    .venv/bin/python benchmarks/engine_overhead.py --task gan [--batch 64] [--rounds 7]
+    .venv/bin/python benchmarks/engine_overhead.py --task classification [--model resnet50]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -24,29 +32,67 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 FLOWERS = REPO.parent / "shared" / "data" / "flowers12" / "train"
 
 
-def build(args: argparse.Namespace, work: Path):
-    from rich.console import Console
+class MemoryLoader:
+    """The engine's loader interface over tensors in memory: an EpochSampler's seeded
+    order, batches of dicts (what the data layer's collate makes)."""
 
-    from zoo_core.engine.feature_cache import FeatureSet
-    from zoo_core.engine.pipeline import build_pipeline
-    from zoo_core.engine.progress import TrainProgress
-    from zoo_core.engine.rundir import RunFolder
-    from zoo_core.engine.trainer import Trainer
-    from zoo_core.recipe import load_recipe
+    def __init__(self, tensors: dict[str, torch.Tensor], batch: int, seed: int = 0):
+        from zoo_core.data.loaders import EpochSampler
 
+        self.tensors = tensors
+        self.batch = batch
+        n = len(next(iter(tensors.values())))
+        self.sampler = EpochSampler(n, shuffle=True, seed=seed)
+
+    def __len__(self) -> int:
+        return -(-len(self.sampler) // self.batch)
+
+    def __iter__(self) -> Any:
+        from zoo_core.data.dataset import Batch
+
+        order = torch.tensor(self.sampler.order()[self.sampler.start:])
+        for i in range(0, len(order), self.batch):
+            idx = order[i:i + self.batch]
+            yield Batch({k: v[idx] for k, v in self.tensors.items()})
+
+
+def recipe_text(args: argparse.Namespace, work: Path) -> str:
+    if args.task == "gan":
+        return f"""
+[recipe]
+name = "overhead_gan"
+task = "gan"
+[data]
+dataset = "digits"
+image_size = {args.image_size}
+val_fraction = 0.0
+num_workers = 0
+[models.generator]
+name = "dcgan_generator"
+[models.discriminator]
+name = "dcgan_discriminator"
+[train]
+batch_size = {args.batch}
+epochs = 1
+[task]
+sample_every = 0
+fid = {{ n_samples = 0 }}
+"""
     root = FLOWERS
     if not root.exists():  # generated images keep the script runnable without shared data
         sys.path.insert(0, str(REPO))
         from tests._engine_helpers import make_image_folder
 
         root = make_image_folder(work / "images", classes=4, per_class=40, size=args.image_size)
-    recipe_path = work / "overhead.toml"
-    recipe_path.write_text(f"""
+    return f"""
 [recipe]
 name = "overhead"
 [data]
@@ -64,31 +110,43 @@ epochs = 1
 [train.optimizer]
 name = "adamw"
 lr = 0.0001
-""", encoding="utf-8")
-    recipe = load_recipe(recipe_path)
-    pipe = build_pipeline(recipe, "cpu" if args.cpu else None)
-    # materialize exactly steps * batch images once, so data loading is out of both loops
-    xs, ys = [], []
-    for batch in pipe.loaders["train"]:
-        xs.append(batch.inputs)
-        ys.append(batch.targets)
-        if sum(len(y) for y in ys) >= args.steps * args.batch:
-            break
-    import torch
+"""
 
-    images = torch.cat(xs)[: args.steps * args.batch].to(pipe.device)
-    labels = torch.cat(ys)[: args.steps * args.batch].to(pipe.device)
-    # the engine trains on these tensors through its own loop (an in-memory loader)
-    pipe.cached["train"] = FeatureSet(images, labels)
-    pipe.net = pipe.model
+
+def build(args: argparse.Namespace, work: Path) -> tuple[Any, Any, dict[str, torch.Tensor]]:
+    from rich.console import Console
+
+    from zoo_core.engine.pipeline import build_pipeline
+    from zoo_core.engine.progress import TrainProgress
+    from zoo_core.engine.rundir import RunFolder
+    from zoo_core.engine.trainer import Trainer
+    from zoo_core.recipe import load_recipe
+
+    path = work / "overhead.toml"
+    path.write_text(recipe_text(args, work), encoding="utf-8")
+    pipe = build_pipeline(load_recipe(path), "cpu" if args.cpu else None)
+    # materialize exactly steps * batch samples once: data loading is out of both loops
+    parts: dict[str, list[torch.Tensor]] = {}
+    for batch in pipe.loaders["train"]:
+        for key, value in batch.items():
+            parts.setdefault(key, []).append(value)
+        if sum(len(v) for v in parts["image"]) >= args.steps * args.batch:
+            break
+    tensors = {k: torch.cat(v)[: args.steps * args.batch].to(pipe.device)
+               for k, v in parts.items()}
+    pipe.configure_phase(0)
+    pipe.ctx.loader_overrides["train"] = MemoryLoader(tensors, args.batch)
     quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115
     trainer = Trainer(pipe, RunFolder(work / "run"), TrainProgress(quiet, enabled=False))
-    return pipe, trainer, images, labels
+    return pipe, trainer, tensors
 
 
-def plain_loop(model, opt, images, labels, batch: int) -> None:
+def classification_loop(models: dict[str, Any], opts: dict[str, Any],
+                        tensors: dict[str, torch.Tensor], batch: int) -> None:
     import torch.nn.functional as F
 
+    model, opt = models["net"], opts["net"]
+    images, labels = tensors["image"], tensors["label"]
     model.train()
     for i in range(0, images.shape[0], batch):
         x, y = images[i:i + batch], labels[i:i + batch]
@@ -98,25 +156,65 @@ def plain_loop(model, opt, images, labels, batch: int) -> None:
         opt.step()
 
 
+def gan_loop(models: dict[str, Any], opts: dict[str, Any], tensors: dict[str, torch.Tensor],
+             batch: int) -> None:
+    """The PyTorch DCGAN tutorial's loop (with BCE on logits: the same networks)."""
+    import torch.nn.functional as F
+
+    g, d = models["generator"], models["discriminator"]
+    opt_g, opt_d = opts["generator"], opts["discriminator"]
+    images = tensors["image"]
+    g.train()
+    d.train()
+    for i in range(0, images.shape[0], batch):
+        real = images[i:i + batch]
+        n = real.shape[0]
+        ones = torch.ones(n, device=real.device)
+        zeros = torch.zeros(n, device=real.device)
+        d.zero_grad()
+        err_real = F.binary_cross_entropy_with_logits(d(real), ones)
+        err_real.backward()
+        fake = g(torch.randn(n, g.nz, device=real.device))
+        err_fake = F.binary_cross_entropy_with_logits(d(fake.detach()), zeros)
+        err_fake.backward()
+        opt_d.step()
+        g.zero_grad()
+        err_g = F.binary_cross_entropy_with_logits(d(fake), ones)
+        err_g.backward()
+        opt_g.step()
+
+
+def plain_optimizers(task: str, models: dict[str, Any]) -> dict[str, Any]:
+    if task == "gan":
+        return {role: torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999))
+                for role, m in models.items()}
+    return {"net": torch.optim.AdamW(models["net"].parameters(), lr=1e-4)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="resnet50")
-    ap.add_argument("--image-size", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--task", choices=("classification", "gan"), default="classification")
+    ap.add_argument("--model", default="resnet50", help="classification: the backbone")
+    ap.add_argument("--image-size", type=int, default=None, help="default 128, GAN 32")
+    ap.add_argument("--batch", type=int, default=None, help="default 16, GAN 64")
     ap.add_argument("--steps", type=int, default=6, help="optimizer steps per round")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--cpu", action="store_true", help="force the CPU even with a GPU")
     ap.add_argument("--json", type=Path, help="write the figures here as JSON")
     args = ap.parse_args()
-    import copy
-
-    import torch
+    gan = args.task == "gan"
+    args.image_size = args.image_size or (32 if gan else 128)
+    args.batch = args.batch or (64 if gan else 16)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    loop = gan_loop if gan else classification_loop
 
     with tempfile.TemporaryDirectory() as tmp:
-        pipe, trainer, images, labels = build(args, Path(tmp))
-        plain = copy.deepcopy(pipe.model)
-        plain_opt = torch.optim.AdamW(plain.parameters(), lr=1e-4)
-        n = images.shape[0]
+        pipe, trainer, tensors = build(args, Path(tmp))
+        plain = {role: copy.deepcopy(spec.model) for role, spec in pipe.specs.items()}
+        plain_opts = plain_optimizers(args.task, plain)
+        n = len(tensors["image"])
 
         def sync() -> None:
             if pipe.device.type == "cuda":
@@ -124,7 +222,7 @@ def main() -> None:
 
         # warm-up both (allocator, kernels, optimizer state)
         trainer._train_epoch(0, 0, None)
-        plain_loop(plain, plain_opt, images, labels, args.batch)
+        loop(plain, plain_opts, tensors, args.batch)
         engine_sps, plain_sps = [], []
         for r in range(args.rounds):
             for side in (("engine", "plain") if r % 2 == 0 else ("plain", "engine")):
@@ -133,21 +231,21 @@ def main() -> None:
                 if side == "engine":
                     trainer._train_epoch(r + 1, 0, None)
                 else:
-                    plain_loop(plain, plain_opt, images, labels, args.batch)
+                    loop(plain, plain_opts, tensors, args.batch)
                 sync()
                 (engine_sps if side == "engine" else plain_sps).append(
                     n / (time.perf_counter() - t0))
         ratios = [e / p for e, p in zip(engine_sps, plain_sps, strict=True)]
+        name = f"DCGAN {args.image_size}px" if gan else f"{args.model} @ {args.image_size}px"
         result = {
-            "device": str(pipe.device), "threads": torch.get_num_threads(),
-            "model": args.model, "image_size": args.image_size, "batch": args.batch,
-            "samples_per_round": n, "rounds": args.rounds,
+            "task": args.task, "device": str(pipe.device), "threads": torch.get_num_threads(),
+            "model": name, "batch": args.batch, "samples_per_round": n, "rounds": args.rounds,
             "engine_samples_per_s": engine_sps, "plain_samples_per_s": plain_sps,
             "ratio_median": statistics.median(ratios),
             "ratio_best": max(engine_sps) / max(plain_sps),
         }
-    print(f"{args.model} @ {args.image_size}px, batch {args.batch}, {n} samples/round, "
-          f"{args.rounds} rounds on {result['device']} ({result['threads']} threads)")
+    print(f"{name}, batch {args.batch}, {n} samples/round, {args.rounds} rounds on "
+          f"{result['device']} ({result['threads']} threads)")
     print(f"  plain loop : median {statistics.median(plain_sps):8.2f} samples/s  "
           f"best {max(plain_sps):8.2f}")
     print(f"  zoo engine : median {statistics.median(engine_sps):8.2f} samples/s  "

@@ -84,7 +84,11 @@ def run(args: argparse.Namespace, cache: bool, work: Path) -> dict:
     result = run_recipe(recipe, out=work / f"run_{cache}", progress=False,
                         console=Console(file=clock, soft_wrap=True, width=400))
     history = result.fit.history
-    note = result.fit.cache[0] if result.fit.cache else {}
+    import torch
+
+    state = torch.load(result.path / "checkpoints" / "last.pt", weights_only=True)
+    notes = state["task"].get("cache_notes") or [{}]  # the classification task's record
+    note = notes[0]
     walls = [b - a for a, b in zip(clock.marks, clock.marks[1:], strict=False)]
     return {
         "feature_cache": cache,

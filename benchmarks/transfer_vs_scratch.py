@@ -174,10 +174,10 @@ def main() -> None:
         run(_recipe(work / "pretrain.toml", pretrain_text(source, args)), pre_dir)
     pre = json.loads((pre_dir / "metrics.jsonl").read_text().splitlines()[-1])
     pretrain_s = time.perf_counter() - t0
-    weights = str(pre_dir / "model")
+    weights = str(pre_dir / "models" / "net")
     hub = None
     if args.hub:
-        weights, hub = push_and_pull(pre_dir / "model", work)
+        weights, hub = push_and_pull(pre_dir / "models" / "net", work)
     print(f"pretrained {args.backbone} on {', '.join(source)}: val top1 "
           f"{pre['val/top1']:.3f} ({pretrain_s:.0f}s); weights from {weights}", flush=True)
 

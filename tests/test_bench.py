@@ -265,3 +265,31 @@ def test_a_model_without_parameters_is_timed_in_inference_only():
     assert row.get("error") in (None, "") and row["infer_samples_per_sec"] > 0
     assert row.get("train_samples_per_sec") in (None, "")
     assert "no trainable parameters" in row["notes"]
+
+
+def test_default_image_size_is_timms_the_weights_test_size():
+    """timm's benchmark.py times at the weights' test size (resnet50.a1_in1k: 288 px);
+    weights without one give their input size; --img-size overrides both."""
+    import torch
+
+    from zoo_core.bench.models import example_input, resolve_model
+
+    for name, size in (("resnet50", 288), ("resnet50.tv_in1k", 224)):
+        target = resolve_model(name)
+        model = target.build()
+        x = example_input(model, target, 1, None, torch.device("cpu"))
+        assert tuple(x.shape) == (1, 3, size, size), name
+    target = resolve_model("resnet50")
+    x = example_input(target.build(), target, 1, 160, torch.device("cpu"))
+    assert tuple(x.shape) == (1, 3, 160, 160)
+
+
+def test_every_model_kind_benches_with_its_example_input():
+    """A GAN's generator (noise in) and discriminator (images in) time like a backbone."""
+    from zoo_core.bench.models import BenchSettings, BenchSpec, Runner
+
+    runner = Runner(BenchSettings(device="cpu", mode="both", warmup=1, iters=2))
+    for name in ("dcgan_generator", "dcgan_discriminator"):
+        row = runner.run(BenchSpec(name, batch_size=2, precision="fp32"))
+        assert row["kind"] == "gan" and not row.get("error"), row.get("error")
+        assert row["infer_samples_per_sec"] > 0 and row["train_samples_per_sec"] > 0

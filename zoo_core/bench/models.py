@@ -172,8 +172,7 @@ def resolve_model(name: str, kind: str | None = None) -> ModelTarget:
         component, tag = resolved.component, resolved.tag
         input_size = None
         if tag is not None:
-            size = component.weights[tag].data_config.get("input_size")
-            input_size = tuple(size) if size else None
+            input_size = bench_size(component.weights[tag].data_config)
         return ModelTarget(name=name, kind=k, build=component.create, input_size=input_size)
     pool = [n for k in kinds for n in reg.names(k)]
     arch = name.split(":")[-1].split(".")[0]
@@ -201,18 +200,25 @@ def example_input(model: nn.Module, target: ModelTarget, batch_size: int,
 
     A model may define ``example_input(batch_size) -> Tensor | tuple`` (latent
     vectors and labels for a conditional generator, say); otherwise the input
-    is an image batch shaped by the model's data config
-    (``pretrained_cfg['input_size']``), the weight tag's, or ``img_size``.
+    is an image batch shaped as timm's benchmark.py shapes it: the weights'
+    test size (``test_input_size``) when they have one, else their
+    ``input_size`` (the weight tag's, else the model's ``pretrained_cfg``), or
+    ``img_size`` when given.
     """
     make = getattr(model, "example_input", None)
     if callable(make):
         return _each(make(batch_size), lambda t: t.to(device))
-    from zoo_core.nn.modules import data_config
-
-    size = tuple(target.input_size or data_config(model)["input_size"])
+    size = target.input_size or bench_size(getattr(model, "pretrained_cfg", None) or {}) \
+        or (3, 224, 224)
     if img_size:
         size = (size[0], img_size, img_size)
     return torch.randn((batch_size, *size), device=device)
+
+
+def bench_size(cfg: dict[str, Any]) -> tuple[int, ...] | None:
+    """The input size timm's benchmark uses for a data config: its test size if any."""
+    size = cfg.get("test_input_size") or cfg.get("input_size")
+    return tuple(int(s) for s in size) if size else None
 
 
 def _each(x: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
