@@ -56,6 +56,8 @@ class FidOptions(Strict):
     kid_subset_size: int = Field(default=100, ge=2, description="KID subset size (capped by the "
                                  "number of samples)")
     batch_size: int = Field(default=64, ge=1, description="images per feature-network forward")
+    every: int = Field(default=1, ge=1, description="epochs between FID/KID evaluations (the "
+                       "last epoch and the final evaluation always have them)")
 
 
 class GanOptions(Strict):

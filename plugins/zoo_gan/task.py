@@ -89,6 +89,7 @@ class GanTask(Task):
         self.nz = 100
         self.device = torch.device("cpu")
         self._fixed: tuple[torch.Tensor, torch.Tensor | None, int] | None = None
+        self._epoch: int | None = None
         self._feature_net: Any = None
         self._classifier: Any = None
         self._preprocess: Any = None
@@ -337,9 +338,18 @@ class GanTask(Task):
 
         self._preprocess = preprocess
 
+    def start_epoch(self, epoch: int, ctx: Any) -> None:
+        super().start_epoch(epoch, ctx)
+        self._epoch = epoch + 1
+
     def meter(self, split: str) -> GanMeter:
         self._load_classifier(self.device)
-        return GanMeter(self, self._metrics(self.device), self._classifier)
+        every = self.options.fid.every
+        # during training FID/KID come every `every` epochs (they cost a feature pass over
+        # real and generated images); the last epoch and the final evaluation always
+        due = self._epoch is None or self._epoch % every == 0 \
+            or self._epoch == int(self.recipe.train.epochs)
+        return GanMeter(self, self._metrics(self.device) if due else None, self._classifier)
 
     def eval_step(self, batch: dict[str, Any], ctx: Any, meter: Meter) -> None:
         from zoo_gan.hacks import sample_labels

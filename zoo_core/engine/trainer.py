@@ -343,7 +343,7 @@ class Trainer:
                                   f"improve for {schedule.patience + 1} epochs; learning rate "
                                   f"x{schedule.factor:g}")
         improved = self.best.update(epoch + 1, metrics)
-        if improved or self.best.value(metrics) is None:
+        if improved or self.best.best is None:  # never measured yet: keep the latest
             self.save_models()
         stop = self.early.step(epoch + 1, metrics) if self.early is not None else False
         made = p.task.artifacts(epoch + 1, p.ctx, self.run.artifacts)
