@@ -97,6 +97,10 @@ def test_shipped_recipes_validate(recipe, tmp_path):
     res = validate(recipe)
     if res.exit_code == 2 and "data.root: folder " in res.stderr:
         assert "has 1 problem:" in res.stderr, res.stderr
+        from PIL import Image
+
+        (tmp_path / "a_class").mkdir()  # a folder of images, in a class folder
+        Image.new("RGB", (8, 8)).save(tmp_path / "a_class" / "x.png")
         res = validate(recipe, "--set", f"data.root={tmp_path}")
     assert res.exit_code == 0, res.output
 
@@ -108,3 +112,14 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "data.dataset: Input should be a valid string (got 3)." in proc.stderr
+
+
+def test_validate_reports_an_image_folder_without_images(tmp_path):
+    """`zoo validate`, not only `zoo run`, finds that a folder holds no images."""
+    (tmp_path / "empty" / "some_class").mkdir(parents=True)
+    for dataset, expected in (("imagefolder", "No class folders with images"),
+                              ("images", "No image files")):
+        digits = next(p for p in RECIPES if p.name == "digits_lenet5.toml")
+        result = validate(digits, "--set", f'data.dataset="{dataset}"', "--set",
+                          f'data.root="{tmp_path / "empty"}"')
+        assert result.exit_code == 2 and expected in result.output, result.output

@@ -8,6 +8,7 @@ are imported by the factories.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from zoo_core import hookimpl
@@ -32,10 +33,23 @@ def _dataset(name: str, check: Any = None) -> Any:
     return build
 
 
-def _needs_root(name: str, what: str) -> Any:
+def _needs_root(name: str, what: str, scan: str) -> Any:
+    """A check for `zoo validate`: data.root is given and holds what the data set reads
+    (the same scan `zoo run` makes, so an empty folder fails before training)."""
+
     def check(recipe: Any) -> list[tuple[str, str, str]]:
-        if not recipe.data.root:
+        root = recipe.data.root
+        if not root:
             return [("error", "data.root", f"dataset {name!r} needs data.root: {what}")]
+        if not Path(root).expanduser().is_dir():
+            return []  # the core's data checks report a missing folder
+        from zoo_core.data import imagefolder
+        from zoo_core.errors import DataError
+
+        try:
+            getattr(imagefolder, scan)(root)
+        except DataError as exc:
+            return [("error", "data.root", str(exc))]
         return []
 
     return check
@@ -44,10 +58,11 @@ def _needs_root(name: str, what: str) -> Any:
 @hookimpl
 def register_datasets(register: Register) -> None:
     register("imagefolder", _dataset("imagefolder", _needs_root(
-        "imagefolder", "a folder of class folders (or train/, val/, test/ folders of them)")),
+        "imagefolder", "a folder of class folders (or train/, val/, test/ folders of them)",
+        "scan_image_folder")),
              description="root/<class>/<images> or root/{train,val,test}/<class>/<images>")
     register("images", _dataset("images", _needs_root(
-        "images", "a folder of images (sub-folders are searched too)")),
+        "images", "a folder of images (sub-folders are searched too)", "scan_images")),
              description="Any folder of images, unlabelled (GANs, SR, autoencoders)")
     register("digits", _dataset("digits"),
              description="scikit-learn's 1,797 handwritten 8x8 digits; offline")
