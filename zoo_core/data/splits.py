@@ -79,7 +79,7 @@ def keep_classes(data: DatasetSplits, wanted: Sequence[str]) -> DatasetSplits:
     label_map = {data.classes.index(c): new for new, c in enumerate(wanted)}
     splits: dict[str, Source] = {}
     for name, src in data.splits.items():
-        labels = src.labels()
+        labels = src.labels() or []  # prepare_splits refuses classes for unlabelled data
         idx = [i for i, y in enumerate(labels) if y in label_map]
         splits[name] = SubsetSource(src, idx, label_map=label_map, classes=list(wanted))
     return DatasetSplits(list(wanted), splits, data.name, list(data.notes))

@@ -338,7 +338,8 @@ class Trainer:
         p = self.pipe
         p.hooks.on_epoch_end(epoch + 1, metrics)
         for role, schedule in p.schedules.items():
-            if schedule.observe(metrics.get(self.plateau_key), self.plateau_mode):
+            value = metrics.get(self.plateau_key) if self.plateau_key else None
+            if schedule.observe(value, self.plateau_mode):
                 self.progress.log(f"reduce-LR-on-plateau ({role}): {self.plateau_key} did not "
                                   f"improve for {schedule.patience + 1} epochs; learning rate "
                                   f"x{schedule.factor:g}")

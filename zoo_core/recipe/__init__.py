@@ -97,7 +97,7 @@ def _task_object(name: str) -> Any:
 
 
 @functools.cache
-def _class_for(task_type: type) -> type[Recipe]:
+def _class_for(task_type: Any) -> type[Recipe]:
     fields: dict[str, Any] = {"task": (task_type.Options, Field(default_factory=task_type.Options))}
     for name, section in task_type.sections.items():
         if name in ("recipe", "models", "optimizers", "task"):
@@ -112,7 +112,7 @@ def _class_for(task_type: type) -> type[Recipe]:
 def recipe_class(task: str | Any) -> type[Recipe]:
     """The recipe model of one task: the core sections plus the task's own."""
     obj = _task_object(task) if isinstance(task, str) else task
-    return _class_for(type(obj))
+    return _class_for(type(obj))  # type: ignore[arg-type]  # classes are hashable
 
 
 def task_of(recipe: Recipe) -> Any:
@@ -265,8 +265,8 @@ def _raise(source: str, problems: Sequence[Problem]) -> None:
 def _validate_tables(raw: dict[str, Any], col: Collector) -> tuple[Recipe | None, Any]:
     """Schema-check ``raw`` against its task's recipe class and fill the defaults the
     task knows; problems go to ``col``. Returns (recipe or None, task or None)."""
-    meta = raw.get("recipe") if isinstance(raw.get("recipe"), dict) else {}
-    name = meta.get("task") if isinstance(meta, dict) else None
+    meta: dict[str, Any] = raw["recipe"] if isinstance(raw.get("recipe"), dict) else {}
+    name = meta.get("task")
     if name is None:
         name = _infer_task(raw)
         if name is None:
