@@ -105,6 +105,15 @@ def test_each_failure_is_reported_and_the_rest_works(plugin_site, fresh_plugins)
     assert reg.get("backbone", "backbones:alexnet").component.plugin == "backbones"
 
 
+def test_reports_list_the_hooks_each_plugin_implements(plugin_site, fresh_plugins):
+    ps = fresh_plugins.plugin_set()
+    ps.registry  # noqa: B018 - run the registration hooks
+    assert ps.reports["good"].hooks == ["register_backbones", "register_heads"]
+    assert ps.reports["good"].as_dict()["hooks"] == ["register_backbones", "register_heads"]
+    assert ps.reports["gan"].hooks == ["register_gans", "register_losses"]
+    assert ps.reports["raises"].hooks == []  # failed: nothing of it is in use
+
+
 def test_load_plugins_env_limits_third_party(plugin_site, fresh_plugins, monkeypatch):
     monkeypatch.setenv("ZOO_LOAD_PLUGINS", "good")
     ps = fresh_plugins.plugin_set()
