@@ -44,15 +44,19 @@ _SUFFIX = ".tmpl"
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")  # PEP 508 / packaging
 
 
-class _Template(string.Template):
-    """``{{ name }}`` placeholders; every other character is literal (a shell ``$``,
-    a GitHub Actions ``${{ matrix.x }}`` with a dot in it, Python's braces)."""
-
-    pattern = r"""
+# string.Template's four groups; only `named` can match (verbose mode: `[ ]` is a space)
+_PLACEHOLDER = r"""
     \{\{[ ]*(?:
       (?P<named>[a-z][a-z0-9_]*)[ ]*\}\} |
       (?P<braced>(?!)) | (?P<escaped>(?!)) | (?P<invalid>(?!))
     )"""
+
+
+class _Template(string.Template):
+    """``{{ name }}`` placeholders; every other character is literal (a shell ``$``,
+    a GitHub Actions ``${{ matrix.x }}`` with a dot in it, Python's braces)."""
+
+    pattern = _PLACEHOLDER  # type: ignore[assignment]  # compiled by __init_subclass__
 
 
 def template_root() -> Traversable:
