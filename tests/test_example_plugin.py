@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -20,10 +21,14 @@ EXAMPLE = REPO / "examples" / "zoo-example-plugin"
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory):
     """`zoo ...` in a subprocess that sees the example installed with pip."""
-    target = tmp_path_factory.mktemp("example") / "site"
+    work = tmp_path_factory.mktemp("example")
+    target = work / "site"
+    # built from a copy, so setuptools' build/ and egg-info stay out of the repository
+    source = shutil.copytree(EXAMPLE, work / "src",
+                             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     pip = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(EXAMPLE)],
+         "--target", str(target), str(source)],
         capture_output=True, text=True, timeout=300,
     )
     assert pip.returncode == 0, pip.stderr
