@@ -32,7 +32,9 @@ def zoo(tmp_path_factory):
         capture_output=True, text=True, timeout=300,
     )
     assert pip.returncode == 0, pip.stderr
-    env = {**os.environ, "PYTHONPATH": str(target), "OMP_NUM_THREADS": "1"}
+    # the package first; an outer PYTHONPATH (a checkout under test) stays visible
+    path = os.pathsep.join(p for p in (str(target), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "zoo_core.cli", *args], env=env,

@@ -146,7 +146,9 @@ def test_every_kind_installs_and_passes_its_own_tests(tmp_path):
     assert pip.returncode == 0, pip.stderr
     # One pytest process for every package: zoo and torch are imported once.
     report = tmp_path / "junit.xml"
-    env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
+    # the package first; an outer PYTHONPATH (a checkout under test) stays visible
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
          *(str(p / "tests") for p in packages)],
