@@ -193,6 +193,7 @@ def variables(names: Names, kind: str, author: str) -> dict[str, str]:
         "run_task": spec["run_task"], "components": ", ".join(components),
         "provides": json.dumps(provides), "hooks": json.dumps(hooks),
         "export_args": json.dumps(spec.get("export_args", [])),
+        "test_sets": json.dumps(spec.get("test_sets", [])),
     }
 
 
