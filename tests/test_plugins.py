@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import write_distribution
 from zoo_core.errors import PluginError, ZooError
+from zoo_core.hookspecs import KIND_HOOKS
 
 GOOD = """
 from zoo_core import hookimpl
@@ -103,6 +104,17 @@ def test_each_failure_is_reported_and_the_rest_works(plugin_site, fresh_plugins)
         reg.get("backbone", "alexnet")
     assert reg.get("backbone", "clash:alexnet").component.create() == "impostor"
     assert reg.get("backbone", "backbones:alexnet").component.plugin == "backbones"
+
+
+def test_reports_list_the_hooks_each_plugin_implements(plugin_site, fresh_plugins):
+    ps = fresh_plugins.plugin_set()
+    ps.registry  # noqa: B018 - run the registration hooks
+    assert ps.reports["good"].hooks == ["register_backbones", "register_heads"]
+    assert ps.reports["good"].as_dict()["hooks"] == ["register_backbones", "register_heads"]
+    assert ps.reports["raises"].hooks == []  # failed: nothing of it is in use
+    hook_of = {kind: hook for hook, kind in KIND_HOOKS.items()}
+    for report in ps.reports.values():  # built-ins too: a hook behind every kind provided
+        assert {hook_of[kind] for kind in report.provides} <= set(report.hooks), report.name
 
 
 def test_load_plugins_env_limits_third_party(plugin_site, fresh_plugins, monkeypatch):

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "list": ("zoo_core.commands.listing", "list_cmd", "List registered components."),
     "info": ("zoo_core.commands.listing", "info", "Show one component: kind, params, weights."),
     "plugins": ("zoo_core.commands.listing", "plugins", "Installed plugins and their status."),
+    "plugin": ("zoo_core.commands.plugin", "plugin", "Create a plugin package: `plugin new`."),
     "pull": ("zoo_core.commands.weights", "pull", "Prefetch weights into the cache."),
     "cache": ("zoo_core.commands.weights", "cache", "Show or free cached weights."),
     "push": ("zoo_core.commands.weights", "push", "Upload a trained model to the Hub."),

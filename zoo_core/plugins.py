@@ -42,6 +42,8 @@ class PluginReport:
     status: str = "ok"  # ok | failed | skipped
     error: str | None = None
     provides: dict[str, list[str]] = field(default_factory=dict)
+    #: the hooks the plugin implements (``register_backbones``, ``resolve_weights``...)
+    hooks: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -54,6 +56,7 @@ class PluginReport:
             "status": self.status,
             "error": self.error,
             "provides": self.provides,
+            "hooks": self.hooks,
             "warnings": self.warnings,
         }
 
@@ -138,6 +141,7 @@ class PluginSet:
             msgs = [f"unknown hook {n!r}.{suggestion(n, known)}" for n in sorted(unknown)]
             self._fail(report, " ".join(msgs), PluginError(" ".join(msgs)), obj=obj)
             return
+        report.hooks = sorted(c.name for c in self.pm.get_hookcallers(obj) or [])
         self._objects[report.name] = obj
         if self._registry is not None:  # a plugin added after the registry was filled
             self._fill(report, obj)
@@ -180,6 +184,7 @@ class PluginSet:
         report.status = "failed"
         report.error = message
         report.provides = {}
+        report.hooks = []
         self._objects.pop(report.name, None)
         if self._registry is not None:
             self._registry.remove_plugin(report.name)
