@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         train_transform,
     )
     from zoo_core.engine.context import StepContext, StopRequested  # noqa: F401
+    from zoo_core.engine.devices import Precision, eval_mode, to_device  # noqa: F401
     from zoo_core.engine.evaluate import Saved  # noqa: F401
     from zoo_core.engine.hooks import Regularizer  # noqa: F401
     from zoo_core.engine.meters import MeanMeter  # noqa: F401
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from zoo_core.engine.pipeline import BuildContext, build_pipeline  # noqa: F401
     from zoo_core.engine.plots import save as save_plot  # noqa: F401
     from zoo_core.engine.report import table as markdown_table  # noqa: F401
+    from zoo_core.engine.rundir import RunFolder  # noqa: F401
     from zoo_core.engine.task import (  # noqa: F401
         Direction,
         Meter,
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
         SupervisedTask,
         Task,
         TaskData,
+        default_weights,
     )
     from zoo_core.errors import (  # noqa: F401
         DataError,
@@ -96,6 +99,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Saved": ("zoo_core.engine.evaluate", "Saved"),
     "Regularizer": ("zoo_core.engine.hooks", "Regularizer"),
     "decay_groups": ("zoo_core.engine.optim", "decay_groups"),
+    "default_weights": ("zoo_core.engine.task", "default_weights"),
+    "RunFolder": ("zoo_core.engine.rundir", "RunFolder"),
+    "Precision": ("zoo_core.engine.devices", "Precision"),
+    "eval_mode": ("zoo_core.engine.devices", "eval_mode"),
+    "to_device": ("zoo_core.engine.devices", "to_device"),
     "save_plot": ("zoo_core.engine.plots", "save"),
     "markdown_table": ("zoo_core.engine.report", "table"),
     # recipes

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import torch
 
 from zoo_classification.transfer import ModelParts
+from zoo_core.api import Precision, StopRequested, eval_mode, to_device
 from zoo_core.data.dataset import BadImagePolicy, Batch
 from zoo_core.data.loaders import EpochSampler
-from zoo_core.engine.context import StopRequested
-from zoo_core.engine.devices import Precision, eval_mode, to_device
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from zoo_core.engine.task import Meter
+from zoo_core.api import Meter
 
 
 def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Sequence[int]

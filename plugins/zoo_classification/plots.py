@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from zoo_core.engine.plots import save
+from zoo_core.api import save_plot as save
 
 
 def confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], path: Path, *,

@@ -30,8 +30,7 @@ from zoo_classification.transfer import (
     set_train_mode,
     stage_map,
 )
-from zoo_core.engine.optim import decay_groups
-from zoo_core.engine.task import (
+from zoo_core.api import (
     Direction,
     ModelRef,
     ModelSpec,
@@ -39,6 +38,7 @@ from zoo_core.engine.task import (
     Role,
     SupervisedTask,
     TaskData,
+    decay_groups,
 )
 from zoo_core.errors import DataError, ZooError
 from zoo_core.nn import add_input_dropout
@@ -149,7 +149,7 @@ class ClassificationTask(SupervisedTask):
         if m.drop_rate is not None:
             cfg["drop_rate"] = m.drop_rate
         if entry is not None:
-            from zoo_core.engine.task import default_weights
+            from zoo_core.api import default_weights
 
             weights = default_weights("backbone", entry.name, entry.weights)
             return entry.name, weights, {**cfg, **entry.cfg}, "models.net"
@@ -558,8 +558,8 @@ class ClassificationTask(SupervisedTask):
 
     def finish(self, ctx: Any, folder: Path, split: str, meter: Any) -> list[str]:
         from zoo_classification.plots import confusion
-        from zoo_core.engine.report import table
-        from zoo_core.engine.rundir import RunFolder
+        from zoo_core.api import RunFolder
+        from zoo_core.api import markdown_table as table
 
         lines: list[str] = []
         for note in self.cache_notes:

@@ -69,7 +69,7 @@ def frozen_path_matches(parts: ModelParts, example: torch.Tensor) -> bool:
     """Does ``head(features(x))`` reproduce ``model(x)`` in eval mode?"""
     if parts.features is None:
         return False
-    from zoo_core.engine.devices import eval_mode
+    from zoo_core.api import eval_mode
 
     with torch.no_grad(), eval_mode(parts.model):
         try:

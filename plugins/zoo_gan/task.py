@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from zoo_core.engine.task import Direction, Meter, ModelSpec, Role, Task, TaskData
+from zoo_core.api import Direction, Meter, ModelSpec, Role, Task, TaskData
 from zoo_core.errors import ZooError
 from zoo_gan.options import GanOptions
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from zoo_core.engine.hooks import Regularizer
+from zoo_core.api import Regularizer
 from zoo_core.errors import ZooError
 
 
