@@ -46,6 +46,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -364,6 +366,11 @@ def launch(nproc: int, argv: list[str]) -> int:
     levels = [log.level for log in loggers]
     for log in loggers:
         log.setLevel(logging.CRITICAL)
+    # torchrun installs its own handlers (it forwards Ctrl-C to the workers once): put ours
+    # back afterwards
+    names = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+    handlers = {sig: signal.getsignal(sig) for sig in
+                (getattr(signal, n) for n in names if hasattr(signal, n))}
     try:
         run(args)
     except ChildFailedError as exc:
@@ -375,4 +382,7 @@ def launch(nproc: int, argv: list[str]) -> int:
     finally:
         for log, level in zip(loggers, levels, strict=True):
             log.setLevel(level)
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
     return 0
