@@ -80,6 +80,7 @@ class _StopFlag:
         self.requested = False
         self.log = log
         self._previous: Any = None
+        self._at = 0.0
 
     def __enter__(self) -> _StopFlag:
         if threading.current_thread() is threading.main_thread():
@@ -92,8 +93,13 @@ class _StopFlag:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
+            # torchrun versions that leave workers in the terminal's process group hand
+            # them the same Ctrl-C a second time, a moment later: that one is not a second
+            if distributed.launched() and time.monotonic() - self._at < 1.0:
+                return
             raise KeyboardInterrupt
         self.requested = True
+        self._at = time.monotonic()
         self.log("[yellow]Ctrl-C: finishing this step and saving a checkpoint "
                  "(press Ctrl-C again to abort without saving)[/yellow]")
 
