@@ -102,8 +102,8 @@ def _worker_argv(recipe: str | None, overrides: tuple[str, ...], out: str | None
                  progress: bool | None) -> list[str]:
     """The `zoo run` arguments each of the --nproc processes gets."""
     argv = ["run", *([recipe] if recipe else [])]
-    for value in overrides:
-        argv += ["--set", value]
+    for override in overrides:
+        argv += ["--set", override]
     for flag, value in (("--out", out), ("--resume", resume), ("--device", device)):
         if value is not None:
             argv += [flag, value]
