@@ -48,7 +48,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -180,6 +180,26 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+def on_main(fn: Callable[[], Any]) -> Any:
+    """``fn()`` on rank 0 (creating the run folder...), its result on every process. A
+    :class:`ZooError` it raises is raised on every process, so none of them waits for a
+    result that will not come."""
+    if not active():
+        return fn()
+    outcome: tuple[str, Any]
+    if is_main():
+        try:
+            outcome = ("ok", fn())
+        except ZooError as exc:
+            broadcast_object(("error", str(exc)))
+            raise
+        return broadcast_object(outcome)
+    kind, value = broadcast_object(None)
+    if kind == "error":
+        raise ZooError(value)
+    return value
 
 
 def broadcast_modules(modules: Iterable[nn.Module], *, buffers_only: bool = False) -> None:

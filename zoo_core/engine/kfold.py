@@ -101,8 +101,7 @@ def run_kfold(recipe: Any, *, out: str | os.PathLike[str] | None = None,
     if resume is not None:
         parent = RunFolder(resume)
     else:
-        parent = RunFolder(distributed.broadcast_object(
-            new_run_dir(recipe.name, out) if main else None))
+        parent = RunFolder(distributed.on_main(lambda: new_run_dir(recipe.name, out)))
         if main:
             parent.write_recipe(recipe.to_toml())
     console.print(f"[bold]{k}-fold cross-validation[/bold] of {recipe.name} -> {parent.path}",

@@ -62,8 +62,7 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
             raise ZooError(f"The run in {run.path} has already finished; there is nothing to "
                            "resume. Its results are in report.md and metrics.jsonl.")
     else:
-        run = RunFolder(distributed.broadcast_object(
-            new_run_dir(recipe.name, out) if main else None))
+        run = RunFolder(distributed.on_main(lambda: new_run_dir(recipe.name, out)))
         if main:
             run.write_recipe(recipe.to_toml())
     with TrainProgress(console, enabled=progress) as bar:
