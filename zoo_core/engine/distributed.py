@@ -188,14 +188,14 @@ def on_main(fn: Callable[[], Any]) -> Any:
     result that will not come."""
     if not active():
         return fn()
-    outcome: tuple[str, Any]
     if is_main():
         try:
-            outcome = ("ok", fn())
+            value = fn()
         except ZooError as exc:
             broadcast_object(("error", str(exc)))
             raise
-        return broadcast_object(outcome)
+        broadcast_object(("ok", value))
+        return value
     kind, value = broadcast_object(None)
     if kind == "error":
         raise ZooError(value)
