@@ -111,8 +111,13 @@ class UserError(click.ClickException):
     exit_code = 2
 
     def show(self, file: Any = None) -> None:
+        import os
+
         from rich.console import Console
         from rich.markup import escape
+
+        if int(os.environ.get("RANK", "0")) > 0:  # one of several processes: rank 0 says it
+            return
 
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"[bold red]error:[/bold red] {escape(self.message)}", emoji=False

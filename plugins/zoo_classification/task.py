@@ -428,12 +428,13 @@ class ClassificationTask(SupervisedTask):
         self._phase = phase
         if self.stages is not None:
             freeze_stages(self.stages, self._frozen(phase))
-        full = ctx.models[self.main_role]
         if mode == "feature_extract" and self.frozen_path_ok and self.parts is not None:
             self._net = FrozenBackboneNet(self.parts)
         else:
-            self._net = full
-        self._eval_net = full
+            # None: ctx.models[net] at each step (the engine's DDP wrapper with several
+            # processes, so that DDP itself averages the gradients)
+            self._net = None
+        self._eval_net = None
         self._feature_cache(phase, ctx)
 
     def start_epoch(self, epoch: int, ctx: Any) -> None:

@@ -57,6 +57,14 @@ class GanMeter(Meter):
     def update(self, values: Mapping[str, Any], count: int) -> None:
         raise NotImplementedError("the GAN meter is fed by GanTask.eval_step")
 
+    # several processes (DDP): Meter.reduce adds these counts up; FID/KID (torchmetrics)
+    # gather their own states in compute()
+    def state_dict(self) -> dict[str, Any]:
+        return {"real": self.real, "hits": self.hits, "judged": self.judged}
+
+    def load_state_dict(self, state: dict[str, Any], device: Any = None) -> None:
+        self.real, self.hits, self.judged = (int(state[k]) for k in ("real", "hits", "judged"))
+
     def compute(self) -> dict[str, float]:
         out: dict[str, float] = {}
         if self.metrics is not None and self.metrics.n_real >= 2:

@@ -25,18 +25,34 @@ _SET_HELP = "Override one recipe value, e.g. --set train.epochs=3 (TOML literal;
 @click.option("--strict", is_flag=True, help="Treat validation warnings as errors.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bars (default: on when writing to a terminal).")
+@click.option("--folds", type=click.IntRange(min=2), help="K-fold cross-validation: K runs, "
+              "each validated on one fold of the non-test data, and their mean ± std "
+              "(sets data.folds).")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train with N processes on this machine (DistributedDataParallel through "
+              "torchrun; one per GPU, or gloo on the CPU). train.batch_size is per process.")
 def run(recipe: str | None, overrides: tuple[str, ...], out: str | None, resume: str | None,
-        device: str | None, strict: bool, progress: bool | None) -> None:
+        device: str | None, strict: bool, progress: bool | None, folds: int | None,
+        nproc: int) -> None:
     """Train and evaluate RECIPE (a TOML file), writing a run folder.
 
     With --resume RUN_DIR the recipe is the one stored in the run folder.
     Ctrl-C saves a checkpoint and exits; `zoo run --resume RUN_DIR` continues.
+    Several machines: see docs/distributed.md (torchrun ... -m zoo_core run RECIPE).
     """
     from rich.console import Console
 
+    from zoo_core.engine import distributed
     from zoo_core.recipe import load_and_validate
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if not distributed.is_main_env():
+        console = Console(quiet=True)
+    if folds is not None:
+        if resume is not None:
+            raise ZooError("--folds does not go with --resume: a resumed run keeps the folds "
+                           "it was started with.")
+        overrides = (*overrides, f"data.folds={folds}")
     if resume is not None:
         if recipe is not None:
             raise ZooError("Give either a RECIPE or --resume RUN_DIR: a resumed run uses the "
@@ -52,21 +68,50 @@ def run(recipe: str | None, overrides: tuple[str, ...], out: str | None, resume:
         raise click.UsageError("Missing RECIPE (or --resume RUN_DIR).")
     else:
         loaded, problems = load_and_validate(recipe, list(overrides), strict=strict)
+    if nproc > 1 and not distributed.launched():
+        # the recipe is valid: start N copies of this command, minus --nproc
+        sys.exit(distributed.launch(nproc, _worker_argv(
+            recipe, overrides, out, resume, device, strict, progress)))
     for problem in problems:
         if problem.level == "warning":
             console.print(f"[yellow]warning:[/yellow] {problem}")
-    from zoo_core.engine.run import run_recipe
     from zoo_core.engine.trainer import TrainingInterrupted
 
     try:
-        run_recipe(loaded, out=out, resume=resume, device=device, console=console,
-                   progress=progress)
+        with distributed.session(device) as dev:
+            if loaded.data.folds and loaded.data.fold is None:
+                from zoo_core.engine.kfold import run_kfold
+
+                run_kfold(loaded, out=out, resume=resume, device=dev, console=console,
+                          progress=progress)
+            else:
+                from zoo_core.engine.run import run_recipe
+
+                run_recipe(loaded, out=out, resume=resume, device=dev, console=console,
+                           progress=progress)
     except TrainingInterrupted as exc:
         console.print(f"[yellow]{exc}[/yellow]")
         if exc.saved:
             where = resume or out or "the run folder printed above"
             console.print(f"Continue with: zoo run --resume {where}")
         sys.exit(130)
+
+
+def _worker_argv(recipe: str | None, overrides: tuple[str, ...], out: str | None,
+                 resume: str | None, device: str | None, strict: bool,
+                 progress: bool | None) -> list[str]:
+    """The `zoo run` arguments each of the --nproc processes gets."""
+    argv = ["run", *([recipe] if recipe else [])]
+    for override in overrides:
+        argv += ["--set", override]
+    for flag, value in (("--out", out), ("--resume", resume), ("--device", device)):
+        if value is not None:
+            argv += [flag, value]
+    if strict:
+        argv.append("--strict")
+    if progress is not None:
+        argv.append("--progress" if progress else "--no-progress")
+    return argv
 
 
 @click.command("eval")

@@ -36,6 +36,8 @@ _PARAM_HELP = ("Search KEY over SPACE: loguniform(a,b), uniform(a,b), int(a,b) o
 @click.option("--study", "study_name", help="Study name in the storage (default: the recipe's "
               "name).")
 @click.option("--seed", type=int, help="Seed of the sampler (default: fresh for each worker).")
+@click.option("--folds", type=int, help="Score each trial by the mean of a K-fold "
+              "cross-validation (K runs) instead of one run.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine, sharing the storage.")
 @click.option("--out", type=click.Path(file_okay=False), help="Sweep folder (default "
@@ -53,7 +55,8 @@ _PARAM_HELP = ("Search KEY over SPACE: loguniform(a,b), uniform(a,b), int(a,b) o
 def sweep(recipe: str | None, params: tuple[str, ...], overrides: tuple[str, ...],
           trials: int | None, sampler: str | None, pruner: str | None, metric: str | None,
           direction: str | None, storage: str | None, study_name: str | None,
-          seed: int | None, jobs: int, out: str | None, refine: str | None, final: bool,
+          seed: int | None, folds: int | None, jobs: int, out: str | None,
+          refine: str | None, final: bool,
           heartbeat: float, progress: bool | None, worker_index: int | None) -> None:
     """Search hyperparameters of RECIPE with Optuna; each trial is a run folder.
 
@@ -70,7 +73,7 @@ def sweep(recipe: str | None, params: tuple[str, ...], overrides: tuple[str, ...
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     folder: Path
     if refine is not None:
-        if recipe or params or overrides:
+        if recipe or params or overrides or folds:
             raise ZooError("--refine takes the recipe, --set values and spaces from the "
                            "previous sweep; give only --refine PREVIOUS_SWEEP (and --trials, "
                            "--out, --jobs, --storage if you like).")
@@ -90,10 +93,11 @@ def sweep(recipe: str | None, params: tuple[str, ...], overrides: tuple[str, ...
     elif recipe is not None:
         spec = build_spec(recipe, overrides=list(overrides), params=list(params),
                           trials=trials, sampler=sampler, pruner=pruner, metric=metric,
-                          direction=direction, study=study_name, seed=seed)
+                          direction=direction, study=study_name, seed=seed, folds=folds)
         folder = Path(out) if out else Path("runs") / "sweeps" / spec.study
     elif out is not None and (Path(out) / "sweep.toml").is_file():
-        if params or overrides or sampler or pruner or metric or direction or study_name:
+        if params or overrides or sampler or pruner or metric or direction or study_name \
+                or folds:
             raise ZooError(f"{out} already holds a sweep; only --trials, --jobs, --storage and "
                            "--final go with --out alone. To change the search, start a new "
                            "sweep from the recipe.")

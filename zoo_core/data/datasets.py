@@ -10,7 +10,9 @@ from zoo_core.data.splits import prepare_splits
 
 def load_splits(recipe: Any) -> DatasetSplits:
     """``[data].dataset`` from the registry, then its class filter, seeded
-    validation/test splits (stratified when the data has labels) and few-shot subset."""
+    validation/test splits (stratified when the data has labels) or, with
+    ``data.folds``, fold ``data.fold`` (1 when unset) as the validation split, and the
+    few-shot subset."""
     from zoo_core.plugins import registry
 
     d = recipe.data
@@ -19,4 +21,4 @@ def load_splits(recipe: Any) -> DatasetSplits:
     seed = d.split_seed if d.split_seed is not None else recipe.recipe.seed
     return prepare_splits(raw, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
                           seed=seed, classes=d.classes, subset_per_class=d.subset_per_class,
-                          train_on_val=d.train_on_val)
+                          train_on_val=d.train_on_val, folds=d.folds, fold=d.fold)

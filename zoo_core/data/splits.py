@@ -1,5 +1,5 @@
-"""Seeded splits (stratified when the data has labels), class filters and
-few-shot subsets. No torch here.
+"""Seeded splits (stratified when the data has labels), k-fold partitions, class
+filters and few-shot subsets. No torch here.
 
 Everything is a pure function of the labels (or of the sample count, for
 unlabelled data) and a seed, so the same recipe always trains and evaluates
@@ -53,6 +53,31 @@ def stratified_split(labels: Sequence[int], fractions: dict[str, float], seed: i
     return {name: sorted(idx) for name, idx in out.items()}
 
 
+def kfold_indices(labels: Sequence[int] | None, size: int, folds: int, seed: int
+                  ) -> list[list[int]]:
+    """``folds`` disjoint, seeded folds of ``range(size)`` that together hold every index:
+    scikit-learn's ``StratifiedKFold`` when there are labels (each class spread evenly
+    over the folds), ``KFold`` when not; both shuffled with ``seed``."""
+    import warnings
+
+    import numpy as np
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if size < folds:
+        raise DataError(f"{folds}-fold cross-validation needs at least {folds} samples outside "
+                        f"the test split; there are {size}. Use fewer folds.")
+    x = np.zeros((size, 1))
+    with warnings.catch_warnings():
+        # a class with fewer members than folds is simply missing from some folds
+        warnings.simplefilter("ignore", UserWarning)
+        if labels is not None:
+            parts = StratifiedKFold(folds, shuffle=True, random_state=seed).split(
+                x, np.asarray(labels))
+        else:
+            parts = KFold(folds, shuffle=True, random_state=seed).split(x)
+        return [sorted(int(i) for i in held_out) for _, held_out in parts]
+
+
 def per_class_subset(labels: Sequence[int], n: int, seed: int,
                      indices: Sequence[int] | None = None) -> list[int]:
     """At most ``n`` seeded picks per class (few-shot training sets)."""
@@ -88,7 +113,8 @@ def keep_classes(data: DatasetSplits, wanted: Sequence[str]) -> DatasetSplits:
 def prepare_splits(data: DatasetSplits, *, val_fraction: float = 0.2, test_fraction: float = 0.0,
                    seed: int = 0, classes: Sequence[str] | None = None,
                    subset_per_class: int | None = None,
-                   train_on_val: bool = False) -> DatasetSplits:
+                   train_on_val: bool = False, folds: int | None = None,
+                   fold: int | None = None) -> DatasetSplits:
     """Apply the recipe's [data] choices to what a data set plugin returned.
 
     A split the data set lacks is carved from train (seeded, stratified); a
@@ -96,6 +122,11 @@ def prepare_splits(data: DatasetSplits, *, val_fraction: float = 0.2, test_fract
     ``train_on_val`` then gives the validation images (carved or published) to
     the training split: the test split is exactly the one a run with a
     validation split holds out (training on train+val, once the tuning is done).
+
+    With ``folds = K`` the test split is set aside as above and everything else
+    (train, and a published validation split) is cut into K seeded folds
+    (:func:`kfold_indices`): fold ``fold`` (1..K, default 1) is the validation split,
+    the other K-1 train; ``val_fraction`` is not used.
     """
     if "train" not in data.splits:
         raise DataError(f"Data set {data.name!r} has no training split.")
@@ -108,7 +139,7 @@ def prepare_splits(data: DatasetSplits, *, val_fraction: float = 0.2, test_fract
     train = data.splits["train"]
     splits = dict(data.splits)
     carve = {}
-    if "val" not in splits and val_fraction > 0:
+    if "val" not in splits and val_fraction > 0 and not folds:
         carve["val"] = val_fraction
     if "test" not in splits and test_fraction > 0:
         carve["test"] = test_fraction
@@ -125,6 +156,9 @@ def prepare_splits(data: DatasetSplits, *, val_fraction: float = 0.2, test_fract
             f"carved from train (seeded{', stratified' if labels is not None else ''}): "
             + ", ".join(f"{name} {frac:g}" for name, frac in carve.items())
         )
+    if folds:
+        splits, note = _fold_splits(splits, folds, fold or 1, seed)
+        notes.append(note)
     if train_on_val and "val" in splits:
         splits["train"] = _joined(splits["train"], splits.pop("val"))
         notes.append("train_on_val: the validation images train too; no validation split")
@@ -140,6 +174,31 @@ def prepare_splits(data: DatasetSplits, *, val_fraction: float = 0.2, test_fract
                 "choices (classes, fractions, subset_per_class); loosen them or add images."
             )
     return DatasetSplits(list(data.classes), splits, data.name, notes)
+
+
+def _subset(source: Source, indices: Sequence[int]) -> SubsetSource:
+    """Some samples of ``source``, as a subset of its base when it is a subset itself."""
+    if isinstance(source, SubsetSource):
+        return SubsetSource(source.base, [source.indices[i] for i in indices],
+                            source.label_map, source.classes)
+    return SubsetSource(source, indices)
+
+
+def _fold_splits(splits: dict[str, Source], folds: int, fold: int, seed: int
+                 ) -> tuple[dict[str, Source], str]:
+    """Train and validation for fold ``fold`` of the non-test data (see prepare_splits)."""
+    pool = splits["train"]
+    if "val" in splits:  # a published validation split is folded with the rest
+        pool = _joined(pool, splits["val"])
+    labels = pool.labels()
+    parts = kfold_indices(labels, len(pool), folds, seed)
+    held_out = set(parts[fold - 1])
+    out = dict(splits)
+    out["val"] = _subset(pool, parts[fold - 1])
+    out["train"] = _subset(pool, [i for i in range(len(pool)) if i not in held_out])
+    how = "seeded, stratified" if labels is not None else "seeded"
+    return out, (f"fold {fold} of {folds} ({how}) of the {len(pool)} non-test samples "
+                 f"validates: train {len(out['train'])}, val {len(out['val'])}")
 
 
 def _joined(first: Source, second: Source) -> Source:

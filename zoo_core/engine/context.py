@@ -51,6 +51,8 @@ class StepContext:
     loader_overrides: dict[str, Any] = field(default_factory=dict)
     #: what the engine offers tasks beyond the step (loaders, bad-image policy...)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: several processes: the trained roles' DDP wrappers (zoo_core.engine.distributed)
+    replicas: Any = None
     #: a line for the run log (the progress display when training)
     log: Callable[[str], None] = print
     #: True once Ctrl-C asked to stop; long set-ups poll it (see StopRequested)
@@ -100,6 +102,8 @@ class StepContext:
         if not self.boundary:
             return False
         opt = self.optimizers[role]
+        if self.replicas is not None:  # several processes: average the gradients first
+            self.replicas.sync(role, self.trainable(role))
         if self.clip_grad_norm:
             if self.scaler is not None:
                 self.scaler.unscale_(opt)

@@ -18,6 +18,7 @@ from torch import nn
 
 from zoo_core.data.dataset import BadImagePolicy, Batch
 from zoo_core.data.loaders import make_loader
+from zoo_core.engine import distributed
 from zoo_core.engine.context import StepContext
 from zoo_core.engine.devices import Precision, pin_memory_for, prepare_model, resolve_device
 from zoo_core.engine.hooks import HookSet
@@ -110,11 +111,14 @@ class Pipeline:
     def start_epoch(self, epoch: int) -> None:
         self.ctx.epoch = epoch
         self.task.start_epoch(epoch, self.ctx)
+        if self.ctx.replicas is not None:
+            self.ctx.replicas.refresh()
 
     def step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The task's step on a host batch (moved to the device, regularizers applied)."""
         b = self.hooks.on_batch(self.to_device(batch))
-        values = self.task.train_step(b, self.ctx)
+        with distributed.stepping(self.ctx):
+            values = self.task.train_step(b, self.ctx)
         self.ctx.end_batch()
         self.ctx.global_step += 1
         return values
@@ -149,6 +153,10 @@ class Pipeline:
             self.ctx.optimizers[role] = optimizer
             self.schedules[role] = EpochSchedule(optimizer, opt["schedule"], phase.epochs)
         self.ctx.scaler = self.precision.grad_scaler()
+        # after the task's phase start: DDP covers the parameters that train in this phase
+        self.ctx.replicas = distributed.replicate(
+            {role: spec.model for role, spec in self.specs.items()}, self.training_roles,
+            self.device, compile=self.recipe.train.compile)
 
     def compiled(self, role: str) -> nn.Module:
         """``torch.compile`` of a role's model, made once (train.compile)."""
@@ -193,7 +201,7 @@ def build_pipeline(recipe: Any, device: str | torch.device | None = None, *,
             dataset, batch_size=recipe.train.batch_size if train else recipe.eval.batch_size,
             shuffle=train, seed=recipe.recipe.seed, num_workers=recipe.data.num_workers,
             pin_memory=pin, persistent_workers=recipe.data.persistent_workers,
-            drop_last=train and getattr(task, "drop_last", False))
+            drop_last=train and getattr(task, "drop_last", False), shard=distributed.shard())
     for spec in specs.values():
         prepare_model(spec.model, dev, channels_last=recipe.train.channels_last)
     policy = BadImagePolicy(recipe.data.bad_images, warn)

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
+from zoo_core.engine import distributed
 from zoo_core.engine.checkpoint import load_checkpoint, save_checkpoint
 from zoo_core.engine.pipeline import build_pipeline
 from zoo_core.engine.progress import TrainProgress
@@ -42,8 +43,18 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
     ``on_epoch_end(metrics)`` is called after each epoch's metrics are recorded (history,
     checkpoint, metrics.jsonl); an exception it raises (e.g. ``optuna.TrialPruned``) stops
     the run and propagates, leaving the run folder as it is after that epoch.
+
+    In a process group (``zoo run --nproc N``, torchrun) every process calls this; rank 0
+    alone prints and writes the run folder (see :mod:`zoo_core.engine.distributed`).
     """
+    if recipe.data.folds and recipe.data.fold is None:
+        raise ZooError(f"The recipe asks for {recipe.data.folds}-fold cross-validation "
+                       "(data.folds) but names no fold: `zoo run` (zoo_core.engine.kfold."
+                       "run_kfold) makes the K runs; to train one fold set data.fold.")
+    main = distributed.is_main()
     console = console or Console(stderr=True, soft_wrap=True)
+    if not main:
+        console, progress = Console(quiet=True), False
     if resume is not None:
         run = RunFolder(resume)
         state = load_checkpoint(run.checkpoint)
@@ -51,12 +62,14 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
             raise ZooError(f"The run in {run.path} has already finished; there is nothing to "
                            "resume. Its results are in report.md and metrics.jsonl.")
     else:
-        run = RunFolder(new_run_dir(recipe.name, out))
-        run.write_recipe(recipe.to_toml())
+        run = RunFolder(distributed.on_main(lambda: new_run_dir(recipe.name, out)))
+        if main:
+            run.write_recipe(recipe.to_toml())
     with TrainProgress(console, enabled=progress) as bar:
         bar.log(f"[bold]zoo run[/bold] {recipe.name} -> {run.path}")
         pipe = build_pipeline(recipe, device, warn=lambda msg: bar.log(f"[yellow]{msg}[/yellow]"))
-        run.write_lock([entry for spec in pipe.specs.values() for entry in spec.lock])
+        if main:
+            run.write_lock([entry for spec in pipe.specs.values() for entry in spec.lock])
         from zoo_core.nn import count_params
 
         params = {role: count_params(spec.model) for role, spec in pipe.specs.items()}
@@ -71,7 +84,8 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
         for role, spec in pipe.specs.items():
             bar.log(f"  {role}: {params[role]:,} parameters"
                     + "".join(f"; {note}" for note in spec.notes))
-        bar.log(f"task {pipe.task.name}; device {pipe.device}, precision {pipe.precision.name}")
+        device_text = f"{pipe.device}{distributed.describe()}"
+        bar.log(f"task {pipe.task.name}; device {device_text}, precision {pipe.precision.name}")
         trainer = Trainer(pipe, run, bar, on_epoch_end=on_epoch_end)
         if resume is not None:
             state = trainer.load(run.checkpoint)
@@ -86,30 +100,40 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
         final: dict[str, Any] = {"event": "final", "epoch": fit.history[-1]["epoch"]
                                  if fit.history else 0, "split": split}
         final.update({f"{split}/{k}": v for k, v in scores.items()})
-        run.write_metrics(fit.history, final)
-        plots = _curves(run, fit.history, pipe.task)
-        section = pipe.task.finish(pipe.ctx, run.path, split, meter)
-        from zoo_core.engine import report
-
-        text = report.render(
-            recipe=recipe, task=pipe.task, run_path=str(run.path), device=str(pipe.device),
-            precision=pipe.precision.name, params=params, data=pipe.data,
-            specs=pipe.specs, lock=run.read_lock(), history=fit.history, final=final,
-            final_weights=how, stopped_early=fit.stopped_early, plots=plots,
-            task_section=section)
-        from zoo_core.atomic import atomic_open
-
-        with atomic_open(run.report) as fh:
-            fh.write(text)
-        done = load_checkpoint(run.checkpoint)
-        done["finished"] = True
-        done.pop("format", None)
-        save_checkpoint(run.checkpoint, done)
+        if main:
+            _write_results(run, recipe, pipe, params, fit, final, how, split, meter,
+                           device_text)
         shown = "  ".join(f"{k} {v:.4f}" for k, v in final.items()
                           if isinstance(v, float) and k.startswith(split))
         bar.log(f"[bold green]done[/bold green] {split}: {shown}")
         bar.log(f"run folder: {run.path}")
     return RunResult(run.path, final, fit)
+
+
+def _write_results(run: RunFolder, recipe: Any, pipe: Any, params: dict[str, int],
+                   fit: FitResult, final: dict[str, Any], how: str, split: str, meter: Any,
+                   device: str) -> None:
+    """metrics.jsonl with the final line, curves, the task's files, report.md, and the
+    checkpoint marked finished."""
+    run.write_metrics(fit.history, final)
+    plots = _curves(run, fit.history, pipe.task)
+    section = pipe.task.finish(pipe.ctx, run.path, split, meter)
+    from zoo_core.engine import report
+
+    text = report.render(
+        recipe=recipe, task=pipe.task, run_path=str(run.path), device=device,
+        precision=pipe.precision.name, params=params, data=pipe.data,
+        specs=pipe.specs, lock=run.read_lock(), history=fit.history, final=final,
+        final_weights=how, stopped_early=fit.stopped_early, plots=plots,
+        task_section=section)
+    from zoo_core.atomic import atomic_open
+
+    with atomic_open(run.report) as fh:
+        fh.write(text)
+    done = load_checkpoint(run.checkpoint)
+    done["finished"] = True
+    done.pop("format", None)
+    save_checkpoint(run.checkpoint, done)
 
 
 def _curves(run: RunFolder, history: list[dict[str, Any]], task: Any) -> list[str]:

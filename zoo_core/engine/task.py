@@ -33,7 +33,7 @@ its subclasses write ``forward`` and ``loss`` and no loop at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -163,6 +163,20 @@ class Meter:
 
     def load_state_dict(self, state: dict[str, Any], device: Any = None) -> None:
         return None
+
+    def reduce(self, gather: Callable[[Any], list[Any]]) -> None:
+        """Several processes (DDP) each measured a shard of the split: make this meter
+        hold all of them. ``gather(obj)`` returns every process's ``obj`` in rank order.
+        The default adds up every number and tensor of :meth:`state_dict` across the
+        processes, which is right for sums and counts (a mean's numerator and
+        denominator, a confusion matrix); a meter whose state is not additive (a
+        median, a list of scores) overrides this. A meter with no state syncs itself
+        (torchmetrics metrics do, in ``compute``)."""
+        from zoo_core.engine.distributed import sum_states
+
+        states = gather(self.state_dict())
+        if any(states):
+            self.load_state_dict(sum_states(states))
 
 
 class Task:

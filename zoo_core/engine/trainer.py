@@ -16,6 +16,12 @@ Ctrl-C finishes the current optimizer step, saves a checkpoint that also
 records the position inside the epoch (and the RNG state), and stops; a
 second Ctrl-C aborts at once. A non-finite value from a step stops the run
 without writing anything, so the last good checkpoint stays as it was.
+
+With several processes (DDP, :mod:`zoo_core.engine.distributed`) every
+process runs this loop on its shard of the data: metrics are reduced across
+processes before anyone looks at them, Ctrl-C and non-finite values are
+agreed on at fixed steps so that all processes stop after the same one, and
+only rank 0 writes the run folder.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from typing import Any
 import torch
 
 from zoo_core.data.dataset import batch_size
+from zoo_core.engine import distributed
 from zoo_core.engine.callbacks import EarlyStopping, Monitor
 from zoo_core.engine.checkpoint import load_checkpoint, save_checkpoint
 from zoo_core.engine.context import StopRequested
@@ -40,6 +47,10 @@ from zoo_core.engine.progress import TrainProgress, format_metrics
 from zoo_core.engine.rundir import RunFolder
 from zoo_core.engine.seeding import epoch_seed, rng_state, seed_everything, set_rng_state
 from zoo_core.errors import ZooError
+
+#: with several processes on a GPU, how many steps apart they agree on Ctrl-C and NaN
+#: (each agreement is a device sync; on the CPU they agree after every step)
+AGREE_EVERY = 20
 
 
 class NonFiniteLoss(ZooError):
@@ -69,6 +80,7 @@ class _StopFlag:
         self.requested = False
         self.log = log
         self._previous: Any = None
+        self._at = 0.0
 
     def __enter__(self) -> _StopFlag:
         if threading.current_thread() is threading.main_thread():
@@ -81,8 +93,13 @@ class _StopFlag:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
+            # torchrun versions that leave workers in the terminal's process group hand
+            # them the same Ctrl-C a second time, a moment later: that one is not a second
+            if distributed.launched() and time.monotonic() - self._at < 1.0:
+                return
             raise KeyboardInterrupt
         self.requested = True
+        self._at = time.monotonic()
         self.log("[yellow]Ctrl-C: finishing this step and saving a checkpoint "
                  "(press Ctrl-C again to abort without saving)[/yellow]")
 
@@ -145,6 +162,13 @@ class Trainer:
         """Load a checkpoint's models, history and callback states (optimizers later,
         once their phase is configured)."""
         state = load_checkpoint(path, self.pipe.task.main_role)
+        saved_world = int(state.get("world_size", 1))
+        if state["step"] and saved_world != distributed.world_size():
+            raise ZooError(
+                f"The checkpoint in {path} was written in the middle of an epoch by "
+                f"{saved_world} process(es); resume it with {saved_world} (--nproc "
+                f"{saved_world}). A checkpoint from the end of an epoch resumes with any "
+                "number of processes.")
         for role, weights in state["models"].items():
             self.pipe.specs[role].model.load_state_dict(weights)
         self.history = list(state["history"])
@@ -157,8 +181,10 @@ class Trainer:
         return state
 
     def _state(self, epoch: int, step: int, meter: MeanMeter | None = None) -> dict[str, Any]:
+        """What a checkpoint holds. In the middle of an epoch with several processes this
+        is collective: each process's RNG state is kept (``rng_ranks``)."""
         p = self.pipe
-        return {
+        state: dict[str, Any] = {
             "epoch": epoch, "step": step, "phase": p.phase_index,
             "total_epochs": self.total_epochs,
             "models": {role: spec.model.state_dict() for role, spec in p.specs.items()},
@@ -173,7 +199,11 @@ class Trainer:
             "task": p.task.state_dict(),
             "meter": meter.state_dict() if meter is not None and step else None,
             "global_step": p.ctx.global_step,
+            "world_size": distributed.world_size(),
         }
+        if step and distributed.active():
+            state["rng_ranks"] = distributed.gather(rng_state())
+        return state
 
     # -- the loop ---------------------------------------------------------------------
     def fit(self) -> FitResult:
@@ -198,10 +228,14 @@ class Trainer:
                 for schedule in p.schedules.values():
                     schedule.set_epoch(in_phase)
                 if start_step and resume is not None:
-                    set_rng_state(resume["rng"])
+                    ranks = resume.get("rng_ranks")
+                    set_rng_state(ranks[distributed.rank()] if ranks else resume["rng"])
                 else:
-                    seed_everything(epoch_seed(self.seed, epoch))
-                meter_state = resume.get("meter") if (resume and start_step) else None
+                    # each process draws its own model-side noise (a GAN's z)
+                    seed_everything(epoch_seed(self.seed, epoch) + distributed.rank())
+                # a mid-epoch checkpoint holds every process's partial sums: load them once
+                meter_state = resume.get("meter") if (resume and start_step
+                                                      and distributed.is_main()) else None
                 train_metrics, seconds, samples = self._train_epoch(epoch, start_step,
                                                                    meter_state)
                 start_step, resume = 0, None
@@ -211,7 +245,7 @@ class Trainer:
                                     self.evaluate("val").compute().items()})
                 stop = self._end_epoch(epoch, metrics)
                 epoch += 1
-                if self.stop.requested:
+                if distributed.any_rank(self.stop.requested)[0]:
                     raise TrainingInterrupted(
                         f"Interrupted after epoch {epoch}; checkpoint saved.", saved=True)
                 if stop:
@@ -256,6 +290,7 @@ class Trainer:
             meter.load_state_dict(meter_state, p.device)
         accum = int(r.train.grad_accum)
         check_each_step = p.device.type == "cpu"
+        agree_every = 1 if check_each_step else AGREE_EVERY
         nonfinite = torch.zeros((), dtype=torch.bool, device=p.device)
         p.start_epoch(epoch)
         ctx.zero_grad()
@@ -269,7 +304,8 @@ class Trainer:
             if batch:
                 values = p.step(batch)
                 finite = torch.stack([v.detach().float().reshape(()) for v in values.values()])
-                if check_each_step and not bool(torch.isfinite(finite).all()):
+                if check_each_step and not distributed.active() \
+                        and not bool(torch.isfinite(finite).all()):
                     self._nonfinite(epoch, step, values)
                 nonfinite |= ~torch.isfinite(finite).all()
                 n = batch_size(batch)
@@ -282,22 +318,43 @@ class Trainer:
                 ctx.end_batch()
             step += 1
             if self.progress.enabled and self.progress.due():
-                if bool(nonfinite):
+                if not distributed.active() and bool(nonfinite):
                     self._nonfinite(epoch, step - 1, None)
                 live = meter.compute()
                 self.progress.advance(step, "  ".join(
                     f"{k} {live[k]:.4f}" for k in p.task.progress_keys if k in live))
-            if self.stop.requested and ctx.boundary and step < total:
-                save_checkpoint(self.run.checkpoint, self._state(epoch, step, meter))
+            halt = self._halt(epoch, step, total, agree_every, nonfinite)
+            if halt and ctx.boundary and step < total:
+                state = self._state(epoch, step, distributed.reduce_meter(meter))
+                if distributed.is_main():
+                    save_checkpoint(self.run.checkpoint, state)
                 raise TrainingInterrupted(
                     f"Interrupted in epoch {epoch + 1} at batch {step}/{total}; checkpoint "
                     "saved.", saved=True)
             if step >= total:
                 break
-        if bool(nonfinite):
+        if distributed.any_rank(nonfinite)[0]:
             self._nonfinite(epoch, step - 1, None)
         self.progress.advance(step)
-        return meter.compute(), time.perf_counter() - t0, samples
+        seconds = time.perf_counter() - t0
+        # rank 0's buffers (BatchNorm statistics) for evaluation and saving
+        distributed.broadcast_modules(p.models.values(), buffers_only=True)
+        samples = int(distributed.all_sum(samples))
+        return distributed.reduce_meter(meter).compute(), seconds, samples
+
+    def _halt(self, epoch: int, step: int, total: int, every: int,
+              nonfinite: torch.Tensor) -> bool:
+        """True when Ctrl-C asked to stop. With several processes they agree, at an
+        accumulation boundary every ``every`` steps (and the last), so all stop after
+        the same step; a non-finite value on any of them stops them all."""
+        if not distributed.active():
+            return self.stop.requested
+        if not self.pipe.ctx.boundary or (step % every and step < total):
+            return False
+        stop, bad = distributed.any_rank(self.stop.requested, nonfinite)
+        if bad:
+            self._nonfinite(epoch, step - 1, None)
+        return stop
 
     def _nonfinite(self, epoch: int, step: int, values: dict[str, torch.Tensor] | None) -> None:
         if values is not None:
@@ -347,12 +404,14 @@ class Trainer:
         if improved or self.best.best is None:  # never measured yet: keep the latest
             self.save_models()
         stop = self.early.step(epoch + 1, metrics) if self.early is not None else False
-        made = p.task.artifacts(epoch + 1, p.ctx, self.run.artifacts)
+        made = p.task.artifacts(epoch + 1, p.ctx, self.run.artifacts) \
+            if distributed.is_main() else []
         if made:
             metrics["artifacts"] = [f"artifacts/{name}" for name in made]
         self.history.append(metrics)
-        save_checkpoint(self.run.checkpoint, self._state(epoch + 1, 0))
-        self.run.write_metrics(self.history)
+        if distributed.is_main():
+            save_checkpoint(self.run.checkpoint, self._state(epoch + 1, 0))
+            self.run.write_metrics(self.history)
         summary = f"epoch {epoch + 1}/{self.total_epochs}  " + format_metrics(
             metrics, self.summary_keys)
         summary += f"  {metrics['train/epoch_time_s']:.1f}s" + ("  *" if improved else "")
@@ -371,13 +430,23 @@ class Trainer:
     def save_models(self) -> None:
         from zoo_core.weights import save_model
 
+        if not distributed.is_main():
+            return
         for role, spec in self.pipe.specs.items():
             if spec.save:
                 save_model(self.run.model_dir(role), spec.model, spec.save_config)
 
     def finish_weights(self) -> str:
         """Leave the final weights in memory and in models/: the best epoch's (default)
-        or, with early_stopping.restore_best = false, the last epoch's."""
+        or, with early_stopping.restore_best = false, the last epoch's (rank 0 decides
+        and reads them; every other process gets them from it)."""
+        how = self._finish_weights() if distributed.is_main() else ""
+        if distributed.active():
+            how = distributed.broadcast_object(how)
+            distributed.broadcast_modules(spec.model for spec in self.pipe.specs.values())
+        return str(how)
+
+    def _finish_weights(self) -> str:
         from zoo_core.weights.files import load_state_dict
 
         saved = [role for role, spec in self.pipe.specs.items() if spec.save]
@@ -405,7 +474,7 @@ def evaluate_split(pipe: Pipeline, split: str, meter_split: str | None = None) -
             if not batch:
                 continue
             pipe.task.eval_step(pipe.to_device(batch), pipe.ctx, meter)
-    return meter
+    return distributed.reduce_meter(meter)  # every process's shard of the split
 
 
 def finite(value: Any) -> bool:

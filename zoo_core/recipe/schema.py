@@ -133,6 +133,11 @@ class DataSection(Section):
     split_seed: int | None = Field(default=None, ge=0)
     #: the validation images train too (after tuning; the test split does not change)
     train_on_val: bool = False
+    #: k-fold cross-validation: the non-test data in K seeded (stratified) folds; `zoo run`
+    #: trains K runs, run k validating on fold k; val_fraction is not used
+    folds: int | None = Field(default=None, ge=2)
+    #: the fold this run validates on (1..folds): `zoo run` sets it for each fold's run
+    fold: int | None = Field(default=None, ge=1)
     num_workers: int = Field(default=2, ge=0)
     pin_memory: bool | Literal["auto"] = "auto"
     persistent_workers: bool = True
@@ -157,6 +162,17 @@ class DataSection(Section):
             if dups:
                 raise ValueError(f"class names repeat: {', '.join(dups)}")
         return v
+
+    @model_validator(mode="after")
+    def _folds_consistent(self) -> DataSection:
+        if self.fold is not None and self.folds is None:
+            raise ValueError("fold needs folds (the number of folds it is one of)")
+        if self.fold is not None and self.folds is not None and self.fold > self.folds:
+            raise ValueError(f"fold = {self.fold} but there are only folds = {self.folds}")
+        if self.folds is not None and self.train_on_val:
+            raise ValueError("folds and train_on_val exclude each other: in k-fold "
+                             "cross-validation each fold in turn is the validation split")
+        return self
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> DataSection:

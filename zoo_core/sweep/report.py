@@ -146,6 +146,10 @@ def render(study: Any, spec: SweepSpec, folder: Path, rows: list[dict[str, Any]]
               f"{spec.metric} ({'higher' if spec.direction == 'max' else 'lower'} is better)"]
     if spec.refined_from:
         lines.append(f"- a grid refined around the best of `{spec.refined_from}`")
+    if spec.folds:
+        lines.append(f"- each trial is a {spec.folds}-fold cross-validation: its score is the "
+                     f"mean of {spec.metric} over the folds (each trial folder holds `fold_1/` "
+                     f"... `fold_{spec.folds}/` and the per-fold report.md)")
     tally = counts(visible_trials(study))
     lines.append("- trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(tally.items())))
     lines += ["- every trial is evaluated on the validation split (`eval.split = \"val\"`); "

@@ -10,6 +10,7 @@ metric it optimises. It comes from the command line and from the recipe's
     sampler = "tpe"        # tpe | random | grid
     pruner = "median"      # median | none
     metric = "val/top1"    # a validation metric of the task; its direction is the task's
+    folds = 5              # optional: each trial is scored by the mean of a 5-fold CV
 
     [sweep.params]
     "train.optimizer.lr" = "loguniform(1e-4,1e-1)"
@@ -38,7 +39,8 @@ from zoo_core.sweep.spaces import Choice, Space, parse_params, parse_space, toml
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "none")
 DIRECTIONS = ("max", "min")
-SECTION_KEYS = ("trials", "sampler", "pruner", "metric", "direction", "seed", "params")
+SECTION_KEYS = ("trials", "sampler", "pruner", "metric", "direction", "seed", "folds",
+                "params")
 #: what every trial adds to the recipe: it is judged on validation data only
 TRIAL_OVERRIDES = ('eval.split="val"',)
 #: keys a search must not vary: the splits (and the seed the split seed defaults to)
@@ -48,6 +50,8 @@ FIXED_KEYS = {
     "data.val_fraction": "every trial must be judged on the same validation images",
     "data.test_fraction": "the test split must stay the same and unseen",
     "data.split_seed": "every trial must be judged on the same validation images",
+    "data.folds": "every trial must be judged on the same folds (use --folds K)",
+    "data.fold": "a trial with --folds K runs every fold",
     "recipe.seed": "the splits follow the seed (data.split_seed defaults to it), and a search "
                    "over seeds only finds a lucky one",
 }
@@ -71,12 +75,15 @@ class SweepSpec:
     refined_from: str | None = None
     #: the storage URL given with --storage ("" = the SQLite file in the sweep folder)
     storage: str = ""
+    #: k-fold cross-validation: a trial's score is the mean over K folds (None: one run)
+    folds: int | None = None
 
     # -- identity: what must match for a folder or a study to be "this sweep" --------------
     def identity(self) -> dict[str, Any]:
         return {"recipe_digest": self.recipe_digest, "metric": self.metric,
                 "direction": self.direction, "sampler": self.sampler, "pruner": self.pruner,
-                "params": {k: s.text() for k, s in sorted(self.params.items())}}
+                "params": {k: s.text() for k, s in sorted(self.params.items())},
+                "folds": self.folds}
 
     def differences(self, other: SweepSpec) -> list[str]:
         mine, theirs = self.identity(), other.identity()
@@ -90,7 +97,8 @@ class SweepSpec:
 
     def trial_overrides(self, values: dict[str, Any]) -> list[str]:
         """The ``--set`` list of a trial that drew ``values``."""
-        return [*self.overrides, *TRIAL_OVERRIDES,
+        folds = [f"data.folds={self.folds}"] if self.folds else []
+        return [*self.overrides, *TRIAL_OVERRIDES, *folds,
                 *(f"{k}={toml_literal(v)}" for k, v in values.items())]
 
     def grid(self) -> dict[str, list[Any]]:
@@ -121,6 +129,8 @@ class SweepSpec:
             data["refined_from"] = self.refined_from
         if self.storage:
             data["storage"] = self.storage
+        if self.folds:
+            data["folds"] = self.folds
         return data
 
     @classmethod
@@ -131,7 +141,8 @@ class SweepSpec:
                    pruner=data["pruner"], metric=data["metric"], direction=data["direction"],
                    study=data["study"], seed=data.get("seed"),
                    recipe_digest=data.get("recipe_digest", ""),
-                   refined_from=data.get("refined_from"), storage=data.get("storage", ""))
+                   refined_from=data.get("refined_from"), storage=data.get("storage", ""),
+                   folds=data.get("folds"))
 
     def write(self, folder: Path) -> None:
         import tomli_w
@@ -214,11 +225,12 @@ def _section_problems(section: Any) -> tuple[dict[str, Any], list[str]]:
             problems.append(f"[sweep]: unknown key {key!r}.{suggestion(key, SECTION_KEYS)} "
                             f"Valid keys: {', '.join(SECTION_KEYS)}.")
             continue
-        want: tuple[type, ...] = {"trials": (int,), "seed": (int,), "params": (dict,)}.get(
-            key, (str,))
+        want: tuple[type, ...] = {"trials": (int,), "seed": (int,), "folds": (int,),
+                                  "params": (dict,)}.get(key, (str,))
         if isinstance(value, bool) or not isinstance(value, want):
             kind = {"trials": "a whole number", "seed": "a whole number",
-                    "params": 'a table of "key" = "space"'}.get(key, "a string")
+                    "folds": "a whole number", "params": 'a table of "key" = "space"'}.get(
+                        key, "a string")
             problems.append(f"sweep.{key}: expected {kind}, got {value!r}.")
             continue
         out[key] = value
@@ -257,7 +269,8 @@ def _probe_problems(recipe_path: str, overrides: list[str],
 def build_spec(recipe_path: str | os.PathLike[str], *, overrides: list[str], params: list[str],
                trials: int | None = None, sampler: str | None = None, pruner: str | None = None,
                metric: str | None = None, direction: str | None = None,
-               study: str | None = None, seed: int | None = None) -> SweepSpec:
+               study: str | None = None, seed: int | None = None,
+               folds: int | None = None) -> SweepSpec:
     """A checked spec from the command line (None: not given) and the recipe's [sweep].
 
     Raises :class:`SweepError` (or the recipe's :class:`RecipeError`) listing every problem.
@@ -331,6 +344,11 @@ def build_spec(recipe_path: str | os.PathLike[str], *, overrides: list[str], par
     elif trials is not None and trials < 1:
         problems.append(f"--trials {trials}: must be at least 1.")
     seed = seed if seed is not None else section.get("seed")
+    folds = folds if folds is not None else section.get("folds")
+    if folds is not None and folds < 2:
+        problems.append(f"--folds {folds}: k-fold cross-validation needs at least 2 folds.")
+    elif folds is not None and "data.folds" in set_keys:
+        problems.append("--folds and --set data.folds: keep --folds (a trial runs every fold).")
     valid_spaces = {k: s for k, s in spaces.items() if k not in FIXED_KEYS and k not in set_keys}
     problems += _probe_problems(path, overrides, valid_spaces)
     if problems:
@@ -342,7 +360,7 @@ def build_spec(recipe_path: str | os.PathLike[str], *, overrides: list[str], par
     spec = SweepSpec(recipe=path, params=spaces, trials=int(trials or 0),
                      overrides=list(overrides), sampler=sampler, pruner=pruner, metric=metric,
                      direction=direction, study=study or recipe.name, seed=seed,
-                     recipe_digest=recipe_digest(recipe))
+                     recipe_digest=recipe_digest(recipe), folds=folds)
     if sampler == "grid":
         size = spec.grid_size()
         spec.trials = min(spec.trials, size) if spec.trials else size
@@ -356,6 +374,6 @@ def grid_spec(base: SweepSpec, grid: dict[str, list[Any]], *, study: str,
                      trials=0, overrides=list(base.overrides), sampler="grid", pruner="none",
                      metric=base.metric, direction=base.direction, study=study, seed=base.seed,
                      recipe_digest=base.recipe_digest, refined_from=refined_from,
-                     storage="")
+                     storage="", folds=base.folds)
     spec.trials = spec.grid_size()
     return spec

@@ -11,8 +11,8 @@ gets ``eval.split = "val"``, and a run that evaluated anything else (no
 validation split, or a test metric) is an error, never a score.
 
 The objective is written as "train the recipe, return a validation score"
-(:func:`evaluate_recipe`), so k-fold cross-validation can replace that one
-call with K runs over K folds and their mean without touching the rest.
+(:func:`evaluate_recipe`); with ``--folds K`` that one call becomes K runs over
+K folds (:func:`zoo_core.engine.kfold.run_kfold`) and returns their mean.
 """
 
 from __future__ import annotations
@@ -77,9 +77,13 @@ def evaluate_recipe(recipe: Any, folder: Path, *, metric: str, console: Console,
 
     The value is the final evaluation ``zoo run`` makes with the weights it keeps (the
     best epoch by the recipe's checkpoint monitor), here forced onto the validation split.
-    K-fold cross-validation will call this once per fold (one sub-folder each) and
-    average; the pruner would then see the mean of the folds' epoch metrics.
+    With ``data.folds = K`` (``zoo sweep --folds K``) it is the mean over K fold runs in
+    ``folder/fold_k``; the pruner then sees fold k's epoch e as step (k-1)*epochs + e,
+    so a trial is compared with the others at the same fold and epoch.
     """
+    if recipe.data.folds and recipe.data.fold is None:
+        return _evaluate_folds(recipe, folder, metric=metric, console=console,
+                               on_epoch_end=on_epoch_end)
     from zoo_core.engine import run_recipe
 
     result = run_recipe(recipe, out=folder, progress=False, console=console,
@@ -98,6 +102,27 @@ def evaluate_recipe(recipe: Any, folder: Path, *, metric: str, console: Console,
         raise SweepError(f"--metric {metric}: the runs do not measure it."
                          f"{suggestion(metric, measured)} They measure: {', '.join(measured)}.")
     return float(final[metric])
+
+
+def _evaluate_folds(recipe: Any, folder: Path, *, metric: str, console: Console,
+                    on_epoch_end: Any = None) -> float:
+    from zoo_core.engine.kfold import run_kfold
+
+    epochs = int(recipe.train.epochs)
+
+    def report(metrics: dict[str, Any]) -> None:
+        if on_epoch_end is not None:
+            on_epoch_end({**metrics, "epoch": (metrics["fold"] - 1) * epochs + metrics["epoch"]})
+
+    result = run_kfold(recipe, out=folder, progress=False, console=console,
+                       on_epoch_end=report)
+    if metric not in result.mean:
+        from zoo_core.errors import suggestion
+
+        measured = sorted(result.mean)
+        raise SweepError(f"--metric {metric}: the folds do not all measure it."
+                         f"{suggestion(metric, measured)} They measure: {', '.join(measured)}.")
+    return float(result.mean[metric])
 
 
 # --- samplers, pruners, the study ----------------------------------------------------------
