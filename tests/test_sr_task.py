@@ -334,3 +334,9 @@ def test_the_task_is_registered_with_its_roles_and_metrics():
     assert task.roles["discriminator"].default is None
     assert {"scale", "in_chans"} <= set(task.roles["generator"].reserved)
     assert task.metrics()["psnr_y"] == "max" and task.metrics()["loss"] == "min"
+
+
+def test_zoo_eval_of_a_name_that_is_neither_a_folder_nor_a_model(tmp_path: Path):
+    _fails(cli("eval", "srresnett_x9", "--data", str(tmp_path)),
+           "srresnett_x9 does not exist, and no task has a model of that name")
+    _fails(cli("eval", "bicubic"), "'bicubic' is a registry model", "--data")

@@ -368,8 +368,8 @@ class SRTask(Task):
                 f"folder {root} does not exist. Point data.val_root at a folder of "
                 "validation images (e.g. Set5), or remove it to carve the validation split "
                 "from data.root (data.val_fraction)."))
-        augment = recipe.data.augment
-        if augment.model_fields_set or recipe.data.image_size is not None:
+        # (a resolved recipe writes every [data.augment] key: look at the values)
+        if not recipe.data.augment.deterministic or recipe.data.image_size is not None:
             yield ("warning", "data.augment", (
                 "SR ignores data.augment and data.image_size: its crops are task.gt_size and "
                 "its augmentation the 8 flips/rotations of task.augment."))
