@@ -93,7 +93,7 @@ artifact_images = 0
 """))
     pipe = build_pipeline(recipe, "cpu")
     ds = pipe.datasets["train"]
-    batches = [collate([ds[(i * args.batch + j, 0)] for j in range(args.batch)])
+    batches = [collate([ds[((i * args.batch + j) % len(ds), 0)] for j in range(args.batch)])
                for i in range(args.steps)]
     pipe.configure_phase(0)
     pipe.ctx.loader_overrides["train"] = MemoryLoader(batches)

@@ -10,7 +10,7 @@ mapped onto timm's ``tf_efficientnet_lite0`` by the GAN plugin's loader)
 instead of VGG19 conv5_4: torchvision's VGG19 file cannot be downloaded on
 this offline machine. Then Set5 x4: PSNR/SSIM of bicubic, the starting
 SRResNet and the SRGAN, and a picture of centre crops, bicubic | SRResNet |
-SRGAN | HR.
+SRGAN (its EMA, and its trained weights) | HR.
 
     .venv/bin/python benchmarks/sr_srgan_sunhays.py [--minutes 12]
         [--start /tmp/zoo_sr_bench/srresnet/run]
@@ -92,6 +92,21 @@ def lite0_weights(path: Path) -> Path:
     return path
 
 
+def save_last(run: Path, folder: Path, ema: bool = True) -> Path:
+    """The generator of the run's last checkpoint (its EMA, or the trained weights
+    themselves), as a saved-model folder."""
+    import torch
+
+    from zoo_core.weights import load_model, save_model
+
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    config = json.loads((run / "models" / "generator" / "config.json").read_text())
+    net = load_model(run / "models" / "generator").model
+    net.load_state_dict(state["task"]["ema"]["module"] if ema else state["models"]["generator"])
+    save_model(folder, net, config)
+    return folder
+
+
 def strip(models: dict, root: Path, out: Path, crop: int = 96) -> None:
     """Centre crops of each Set5 image: bicubic | each model | HR, one row per image."""
     import torch
@@ -135,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=25, help="steps per epoch")
     ap.add_argument("--ema", type=float, default=0.99)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reuse", action="store_true",
+                    help="evaluate the finished run in --out again instead of training")
     args = ap.parse_args(argv)
     generator = args.start / "models" / "generator"
     subs = args.start.parent / "sunhays80_sub192"
@@ -177,26 +194,35 @@ def main(argv: list[str] | None = None) -> int:
             raise BudgetSpent
 
     run_dir = args.out / "run"
-    if run_dir.exists():
-        import shutil
+    if args.reuse and (run_dir / "checkpoints" / "last.pt").is_file():
+        before = json.loads((args.out / "summary.json").read_text())
+        points, trained = before["curve"], float(before["trained_minutes"]) * 60.0
+    else:
+        if run_dir.exists():
+            import shutil
 
-        shutil.rmtree(run_dir)
-    try:
-        run_recipe(recipe, out=run_dir, device="cpu", progress=False,
-                   console=Console(stderr=True, quiet=True), on_epoch_end=on_epoch_end)
-    except BudgetSpent:
-        pass
-    trained = time.perf_counter() - t0
-    # the last epoch's EMA generator: the SRGAN's point is not the best PSNR epoch
-    srgan = evaluate_saved(run_dir, data=str(set5), device="cpu")
+            shutil.rmtree(run_dir)
+        try:
+            run_recipe(recipe, out=run_dir, device="cpu", progress=False,
+                       console=Console(stderr=True, quiet=True), on_epoch_end=on_epoch_end)
+        except BudgetSpent:
+            pass
+        trained = time.perf_counter() - t0
+    # the last epoch's EMA generator (models/ holds the best val/psnr_y epoch's, and an
+    # SRGAN's point is not its PSNR), saved as a model folder from the checkpoint
+    last = save_last(run_dir, args.out / "srgan_last_ema")
+    live = save_last(run_dir, args.out / "srgan_last_live", ema=False)
+    srgan = evaluate_saved(last, data=str(set5), device="cpu")
+    srgan_live = evaluate_saved(live, data=str(set5), device="cpu")
     start = evaluate_saved(generator, data=str(set5), device="cpu")
     # each table: bicubic, the model, the gain (rows of [name, psnr_y, ssim_y, psnr_rgb, ...])
     bicubic, gan = srgan["tables"][0][2][0][1:], srgan["tables"][0][2][1][1:]
     table = {"bicubic": bicubic, "srresnet (start)": start["tables"][0][2][1][1:],
-             "srgan": gan}
+             "srgan (EMA)": gan, "srgan (trained weights)": srgan_live["tables"][0][2][1][1:]}
     dev = torch.device("cpu")
     models = {"srresnet": next(iter(open_saved(generator, dev)[1].values())).model,
-              "srgan": open_saved(run_dir, dev, "generator")[1]["generator"].model}
+              "srgan_ema": next(iter(open_saved(last, dev)[1].values())).model,
+              "srgan_live": next(iter(open_saved(live, dev)[1].values())).model}
     args.png.parent.mkdir(parents=True, exist_ok=True)
     strip(models, set5, args.png)
     summary = {"budget_minutes": args.minutes, "trained_minutes": trained / 60.0,
@@ -210,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| Set5 x4 | PSNR-Y | SSIM-Y | PSNR-RGB | SSIM-RGB |\n|---|---|---|---|---|")
     for name, v in table.items():
         print(f"| {name} | {v[0]:.2f} | {v[1]:.4f} | {v[2]:.2f} | {v[3]:.4f} |")
-    print(f"picture (bicubic | SRResNet | SRGAN | HR): {args.png}")
+    print(f"picture (bicubic | SRResNet | SRGAN EMA | SRGAN trained weights | HR): {args.png}")
     return 0
 
 

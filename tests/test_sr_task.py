@@ -220,6 +220,7 @@ def test_a_file_that_is_no_image_stops_the_evaluation_naming_it(tmp_path: Path):
     _fails(result, "notes.png", "data.bad_images")
 
 
+@pytest.mark.slow
 def test_an_image_smaller_than_the_crop_stops_the_run(tmp_path: Path):
     from PIL import Image
 
@@ -269,6 +270,7 @@ def test_a_model_that_cannot_take_the_lr_crop_is_stopped_before_training(tmp_pat
            "cannot upscale a 6x6 px LR crop", "task.gt_size")
 
 
+@pytest.mark.slow
 def test_a_scale_the_model_was_not_built_for(srresnet_run: Path, tmp_path: Path):
     set5 = shared_data("sr/Set5")
     _fails(cli("eval", str(srresnet_run), "--data", str(set5), "--set", "task.scale=2"),
