@@ -14,6 +14,7 @@ from tests._engine_helpers import (
     RECIPES,
     ZOO,
     cli,
+    earlier_run_models,
     make_image_folder,
     subprocess_env,
     tiny_recipe,
@@ -152,31 +153,6 @@ def test_bad_image_in_a_run_is_reported_by_path(tmp_path: Path, policy: str):
         assert result.exit_code == 2 and "data.bad_images" in result.output.replace("\n", " ")
 
 
-def _earlier_run_models(tables: dict, tmp_path: Path) -> list[str]:
-    """A recipe that starts from an earlier run's saved model names a folder of the user's
-    (``weights = "./runs/.../models/generator"``): save such a model and point at it."""
-    from zoo_core.api import create
-    from zoo_core.plugins import registry
-    from zoo_core.weights import save_model
-    from zoo_core.weights.uris import is_uri
-
-    models = tables.get("models") or {}
-    if not models:
-        return []
-    task = registry().get("task", tables["recipe"]["task"]).component.create()
-    sets = []
-    for role, entry in models.items():
-        weights = entry.get("weights")
-        if not weights or not is_uri(weights) or "://" in weights or Path(weights).exists():
-            continue
-        kind = task.roles[role].kind
-        folder = tmp_path / "earlier" / role
-        save_model(folder, create(kind, entry["name"]),
-                   {"zoo": {"builder": {"kind": kind, "name": entry["name"]}, "model": {}}})
-        sets += ["--set", f'models.{role}.weights="{folder}"']
-    return sets
-
-
 @pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("*.toml")))
 def test_every_shipped_recipe_validates(recipe: str, tmp_path: Path):
     import tomllib
@@ -195,7 +171,7 @@ def test_every_shipped_recipe_validates(recipe: str, tmp_path: Path):
         (tmp_path / "images").mkdir()  # a folder of images (super-resolution's HR images)
         Image.new("RGB", (8, 8)).save(tmp_path / "images" / "a.png")
         overrides = ["--set", f'data.root="{tmp_path / "images"}"']
-    overrides += _earlier_run_models(tables, tmp_path)
+    overrides += earlier_run_models(tables, tmp_path)
     result = cli("validate", str(RECIPES / recipe), *overrides)
     assert result.exit_code == 0, result.output
     assert "the recipe is valid" in result.output
