@@ -102,3 +102,28 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
+
+
+def earlier_run_models(tables: dict, tmp_path: Path) -> list[str]:
+    """A recipe that starts from an earlier run's saved model names a folder of the user's
+    (``weights = "./runs/.../models/generator"``): save such a model and point at it."""
+    from zoo_core.api import create
+    from zoo_core.plugins import registry
+    from zoo_core.weights import save_model
+    from zoo_core.weights.uris import is_uri
+
+    models = tables.get("models") or {}
+    if not models:
+        return []
+    task = registry().get("task", tables["recipe"]["task"]).component.create()
+    sets = []
+    for role, entry in models.items():
+        weights = entry.get("weights")
+        if not weights or not is_uri(weights) or "://" in weights or Path(weights).exists():
+            continue
+        kind = task.roles[role].kind
+        folder = tmp_path / "earlier" / role
+        save_model(folder, create(kind, entry["name"]),
+                   {"zoo": {"builder": {"kind": kind, "name": entry["name"]}, "model": {}}})
+        sets += ["--set", f'models.{role}.weights="{folder}"']
+    return sets

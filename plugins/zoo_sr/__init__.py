@@ -8,6 +8,8 @@
 * losses: ``pixel`` (L1/MSE) and ``perceptual`` (VGG19 conv5_4 by default,
   torchvision's weights as its ``tv_in1k`` tag, or any registry backbone).
 * metric: ``sr_psnr_ssim``, PSNR/SSIM on Y and RGB with the border cropped.
+* task ``sr`` (:mod:`zoo_sr.task`): SRResNet and SRGAN training, evaluation
+  beside bicubic, tiled ``zoo predict``.
 
 Import-light: torch is imported by the factories only.
 """
@@ -75,6 +77,20 @@ def _meter(**cfg: Any) -> Any:
     from zoo_sr.metrics import SRMeter
 
     return SRMeter(**cfg)
+
+
+def _task() -> Any:
+    from zoo_sr.task import SRTask
+
+    return SRTask()
+
+
+@hookimpl
+def register_tasks(register: Register) -> None:
+    register("sr", _task,
+             description="Super-resolution: SRResNet (pixel loss) or SRGAN (perceptual + "
+                         "adversarial, when a discriminator is named); PSNR/SSIM on Y and RGB "
+                         "beside bicubic; tiled zoo predict")
 
 
 @hookimpl

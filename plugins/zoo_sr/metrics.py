@@ -115,6 +115,22 @@ def _gaussian_window(dtype: torch.dtype, device: torch.device) -> Tensor:
     return g / g.sum()
 
 
+_BANDED_MAX = 2048  # sides above this filter by convolution (the band matrix grows as side^2)
+
+
+def _band(g: Tensor, n: int) -> Tensor:
+    """The (n, n - len(g) + 1) matrix whose product with a signal is its 'valid'
+    correlation with ``g``."""
+    import torch
+
+    k = g.shape[0]
+    m = torch.zeros(n, n - k + 1, dtype=g.dtype, device=g.device)
+    cols = torch.arange(n - k + 1, device=g.device)
+    for i in range(k):
+        m[cols + i, cols] = g[i]
+    return m
+
+
 def ssim_255(a: Tensor, b: Tensor) -> Tensor:
     """Per-image SSIM of float64 ``(N, C, H, W)`` images on the 0..255 scale, over
     valid window positions, averaged over positions and channels."""
@@ -128,7 +144,11 @@ def ssim_255(a: Tensor, b: Tensor) -> Tensor:
     g = _gaussian_window(a.dtype, a.device)
     # the 11x11 Gaussian is the outer product of two 1-D ones: filter rows, then columns
     stack = torch.cat([a, b, a * a, b * b, a * b]).reshape(5 * n * c, 1, h, w)
-    out = F.conv2d(F.conv2d(stack, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))
+    if max(h, w) <= _BANDED_MAX:
+        # as banded matrix products: float64 GEMM is ~3x faster than float64 conv2d on CPU
+        out = _band(g, h).T @ stack @ _band(g, w)
+    else:
+        out = F.conv2d(F.conv2d(stack, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))
     mu_a, mu_b, e_aa, e_bb, e_ab = out.reshape(5, n, c, *out.shape[-2:])
     c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
     var_a, var_b, cov = e_aa - mu_a**2, e_bb - mu_b**2, e_ab - mu_a * mu_b

@@ -115,7 +115,7 @@ def _worker_argv(recipe: str | None, overrides: tuple[str, ...], out: str | None
 
 
 @click.command("eval")
-@click.argument("run_or_model", type=click.Path(exists=True, file_okay=False))
+@click.argument("run_or_model")
 @click.option("--data", help="A folder, or a data set name (default: the run's data).")
 @click.option("--split", type=click.Choice(["train", "val", "test"]),
               help="Which split (default: the recipe's eval split, else test, val, train).")
@@ -131,8 +131,10 @@ def eval_cmd(run_or_model: str, data: str | None, split: str | None, role: str |
              as_json: bool) -> None:
     """Evaluate a run's models (or a saved model folder) with its task's metrics.
 
-    Data given with --data that has no split folders is evaluated whole and
-    reported as the `eval` split.
+    RUN_OR_MODEL may also be a registry model name of a task's main kind (with
+    --data; weights with --set models.<role>.weights=...). Data given with
+    --data that has no split folders is evaluated whole and reported as the
+    `eval` split.
     """
     from zoo_core.engine.evaluate import evaluate_saved
 

@@ -3,7 +3,11 @@
 Both dispatch to the task that trained the model (``config.json`` records
 it): evaluation runs the task's ``eval_step`` and meter over a split, through
 the same pipeline ``zoo run`` builds, with the saved models in place of the
-recipe's weights; prediction is the task's ``predict``.
+recipe's weights; prediction is the task's ``predict``. ``zoo eval`` also
+takes a registry model name of the kind of a task's main role (a baseline
+such as an interpolation, or published weights given with
+``--set models.<role>.weights=...``): the task builds it as a recipe naming
+it would.
 """
 
 from __future__ import annotations
@@ -77,20 +81,49 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
+def registry_model(name: str) -> tuple[str, str] | None:
+    """(task, main role) when ``name`` is a registry model of the kind of exactly one
+    task's main role; None when it is no such model."""
+    from zoo_core.plugins import registry
+
+    reg = registry()
+    found = []
+    for comp in reg.list("task"):
+        try:
+            task = comp.create()
+        except Exception:  # noqa: BLE001 - a broken task owns no model names
+            continue
+        spec = getattr(task, "roles", {}).get(task.main_role)
+        if spec is None:
+            continue
+        try:
+            reg.get(spec.kind, name)
+        except ZooError:
+            continue
+        found.append((comp.name, task.main_role))
+    if len(found) > 1:
+        raise ZooError(f"{name!r} is a model of several tasks ({', '.join(t for t, _ in found)}); "
+                       "evaluate it through a recipe that names the task.")
+    return found[0] if found else None
+
+
 def eval_recipe(run: Path | None, saved: dict[str, Saved], data: str | None,
-                overrides: list[str]) -> Any:
-    """The recipe whose [data] says what to evaluate on: the run's, with ``data`` (a
-    folder, read the way the task reads folders, or a data set name) in its place."""
+                overrides: list[str], raw: dict[str, Any] | None = None) -> Any:
+    """The recipe whose [data] says what to evaluate on: the run's (or ``raw``), with
+    ``data`` (a folder, read the way the task reads folders, or a data set name) in
+    its place."""
     from zoo_core.plugins import registry
     from zoo_core.recipe import load_resolved, recipe_from_dict
 
-    first = next(iter(saved.values()))
-    if run is not None:
+    if raw is not None:
+        pass
+    elif run is not None:
         raw = load_resolved(run / "recipe.toml").to_dict()
     elif data is None:
-        raise ZooError(f"{first.folder} is a bare model folder: say what to evaluate on "
-                       "with --data (a folder or a data set name).")
+        raise ZooError(f"{next(iter(saved.values())).folder} is a bare model folder: say what "
+                       "to evaluate on with --data (a folder or a data set name).")
     else:
+        first = next(iter(saved.values()))
         if first.task_name is None:
             raise ZooError(f"{first.folder}/config.json does not name the task that trained "
                            "it, so zoo cannot tell how to evaluate it.")
@@ -112,7 +145,8 @@ def evaluate_saved(path: str | os.PathLike[str], *, data: str | None = None,
                    split: str | None = None, device: str | None = None,
                    batch_size: int | None = None, overrides: list[str] | None = None,
                    role: str | None = None) -> dict[str, Any]:
-    """Metrics of a saved model (or a run's models) on a split of a data set.
+    """Metrics of a saved model (or a run's models, or a registry model named by
+    ``path``) on a split of a data set.
 
     Data given with ``data`` that has no published splits is evaluated whole
     and reported as split ``eval``; a run's own data keeps its split names.
@@ -122,13 +156,33 @@ def evaluate_saved(path: str | os.PathLike[str], *, data: str | None = None,
     from zoo_core.engine.trainer import evaluate_split
 
     dev = resolve_device(device)
-    run, saved = open_saved(path, dev, role, every_role=True)
     sets = list(overrides or [])
     if batch_size:
         sets.append(f"eval.batch_size={batch_size}")
-    recipe = eval_recipe(run, saved, data, sets)
     skipped: list[str] = []
-    pipe = build_pipeline(recipe, dev, saved=saved, warn=skipped.append)
+    named = None if Path(path).expanduser().exists() else registry_model(str(path))
+    if named is not None:
+        task_name, main = named
+        if role is not None:
+            raise ZooError(f"--model {role} picks one of a run's models; the registry model "
+                           f"{str(path)!r} is evaluated as task {task_name!r}'s {main!r}.")
+        if data is None:
+            raise ZooError(f"{str(path)!r} is a registry model, with no data of its own: say "
+                           "what to evaluate it on with --data (a folder or a data set name).")
+        raw = {"recipe": {"name": "eval", "task": task_name},
+               "models": {main: {"name": str(path)}}}
+        recipe = eval_recipe(None, {}, data, sets, raw=raw)
+        pipe = build_pipeline(recipe, dev, warn=skipped.append, evaluating=True)
+        label = str(path)
+    elif not Path(path).expanduser().exists():
+        raise DataError(f"{path} does not exist, and no task has a model of that name. Give a "
+                        "run folder (runs/<recipe>/<time>), a model folder (config.json + "
+                        "model.safetensors) or a registry model name (`zoo list`).")
+    else:
+        run, saved = open_saved(path, dev, role, every_role=True)
+        recipe = eval_recipe(run, saved, data, sets)
+        pipe = build_pipeline(recipe, dev, saved=saved, warn=skipped.append)
+        label = str(next(iter(saved.values())).folder if len(saved) == 1 else run)
     available = list(pipe.loaders)
     if data is not None and available == ["train"]:
         chosen, name = "train", "eval"  # the whole folder or data set, honestly named
@@ -141,8 +195,7 @@ def evaluate_saved(path: str | os.PathLike[str], *, data: str | None = None,
                         f"{suggestion(chosen, available)}")
     meter = evaluate_split(pipe, chosen, meter_split="eval" if chosen == "train" else chosen)
     metrics = {f"{name}/{k}": v for k, v in meter.compute().items()}
-    return {"model": str(next(iter(saved.values())).folder if len(saved) == 1
-                         else run), "split": name,
+    return {"model": label, "split": name,
             "samples": len(pipe.data.splits[chosen]), "skipped": sorted(pipe.policy.seen),
             "metrics": metrics, "tables": pipe.task.eval_tables(meter)}
 

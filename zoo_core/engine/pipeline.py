@@ -51,6 +51,8 @@ class BuildContext:
     #: evaluating saved models: role -> the saved config.json (else empty)
     saved: dict[str, dict[str, Any]] = field(default_factory=dict)
     warn: Callable[[str], None] = lambda msg: None
+    #: the pipeline serves ``zoo eval``: every split, "train" included, is evaluation data
+    evaluating: bool = False
 
 
 @dataclass
@@ -167,11 +169,13 @@ class Pipeline:
 
 def build_pipeline(recipe: Any, device: str | torch.device | None = None, *,
                    warn: Callable[[str], None] | None = None,
-                   saved: Mapping[str, Any] | None = None) -> Pipeline:
+                   saved: Mapping[str, Any] | None = None,
+                   evaluating: bool | None = None) -> Pipeline:
     """Build everything ``recipe`` describes, ready for the first training step.
 
     ``saved`` (role -> :class:`~zoo_core.engine.evaluate.Saved`) evaluates saved
-    models instead of building them from the recipe's weights.
+    models instead of building them from the recipe's weights; ``evaluating``
+    (default: whether ``saved`` is given) tells the task the pipeline only evaluates.
     """
     from zoo_core.recipe import task_of
 
@@ -182,7 +186,8 @@ def build_pipeline(recipe: Any, device: str | torch.device | None = None, *,
     precision = Precision(recipe.train.precision, dev)
     task: Task = task_of(recipe)
     bctx = BuildContext(recipe, dev, {r: s.config for r, s in (saved or {}).items()},
-                        warn or (lambda msg: None))
+                        warn or (lambda msg: None),
+                        bool(saved) if evaluating is None else evaluating)
     data = task.build_data(bctx)
     if saved:
         specs = {role: ModelSpec(s.model, s.config, s.data_config, s.lock)
@@ -196,7 +201,7 @@ def build_pipeline(recipe: Any, device: str | torch.device | None = None, *,
     pin = pin_memory_for(recipe.data.pin_memory, dev)
     loaders: dict[str, Any] = {}
     for split, dataset in datasets.items():
-        train = split == "train"
+        train = split == "train" and not bctx.evaluating
         loaders[split] = make_loader(
             dataset, batch_size=recipe.train.batch_size if train else recipe.eval.batch_size,
             shuffle=train, seed=recipe.recipe.seed, num_workers=recipe.data.num_workers,

@@ -330,6 +330,12 @@ class Task:
         return [self.name]
 
     # -- the task's own state in checkpoints -----------------------------------------------
+    def saved_module(self, role: str, model: nn.Module) -> nn.Module:
+        """The module written to ``models/<role>/`` (and loaded back there when the best
+        epoch is restored): ``model`` itself, or a task's average of its weights (an EMA
+        copy of the same architecture) that the task also evaluates with."""
+        return model
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 

@@ -432,9 +432,11 @@ class Trainer:
 
         if not distributed.is_main():
             return
+        task = self.pipe.task
         for role, spec in self.pipe.specs.items():
             if spec.save:
-                save_model(self.run.model_dir(role), spec.model, spec.save_config)
+                save_model(self.run.model_dir(role), task.saved_module(role, spec.model),
+                           spec.save_config)
 
     def finish_weights(self) -> str:
         """Leave the final weights in memory and in models/: the best epoch's (default)
@@ -456,7 +458,7 @@ class Trainer:
             return "last epoch"
         for role in saved:
             state = load_state_dict(self.run.model_dir(role) / "model.safetensors")
-            self.pipe.specs[role].model.load_state_dict(state)
+            self.pipe.task.saved_module(role, self.pipe.specs[role].model).load_state_dict(state)
         return f"best epoch ({self.best.key} = {self.best.best:.4f} at epoch " \
                f"{self.best.best_epoch})"
 
