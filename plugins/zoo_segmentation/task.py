@@ -27,6 +27,7 @@ from zoo_core.data.sources import Source
 from zoo_core.engine.task import (
     Direction,
     Meter,
+    ModelRef,
     ModelSpec,
     Phase,
     Role,
@@ -124,7 +125,7 @@ class SegmentationTask(SupervisedTask):
     def __init__(self) -> None:
         self._labels: LabelSpec | None = None
         self.channels = 3
-        self.criterion: Any = None
+        self._criterion: Any = None
         self.data_config: dict[str, Any] = {}
         self._terms: dict[str, torch.Tensor] = {}
         self._stages: Any = None
@@ -201,12 +202,42 @@ class SegmentationTask(SupervisedTask):
         if o.freeze_encoder_stages is not None and not o.freeze_encoder_epochs:
             yield ("warning", "task.freeze_encoder_stages", "has no effect without "
                    "task.freeze_encoder_epochs")
+        enc = self._encoder_ref(recipe)
+        if enc is not None and enc.weights.strip().lower() not in ("none", "false", ""):
+            from zoo_core.recipe import Problem
+            from zoo_core.recipe.checks import weights_problems
+
+            for p in weights_problems(ModelRef("backbone", enc.name, enc.weights, "")):
+                yield Problem(f"models.{self.main_role}.cfg.encoder_weights", p.message,
+                              p.level)
         if not recipe.data.augment.deterministic:
             yield ("warning", "data.augment", "is ignored by segmentation: image and mask "
                    "are augmented together by [task.augment] (flips, rotation, elastic, crops)")
 
+    def _encoder_ref(self, recipe: Any) -> ModelRef | None:
+        """The backbone a ``unet``/smp model's cfg names, and its weights."""
+        from zoo_core.plugins import registry
+
+        ref = self.model_refs(recipe).get(self.main_role)
+        if ref is None or ref.name.startswith("hf://"):
+            return None
+        entry = recipe.models.get(self.main_role)
+        try:
+            defaults = registry().get("segmentation", ref.name).component.default_cfg
+        except ZooError:
+            return None
+        cfg = {**defaults, **(dict(entry.cfg) if entry is not None else {})}
+        if "encoder" not in cfg:
+            return None
+        weights = cfg.get("encoder_weights") or "none"
+        return ModelRef("backbone", str(cfg["encoder"]), str(weights),
+                        f"models.{self.main_role}.cfg.encoder")
+
     def describe(self, recipe: Any) -> list[tuple[str, str]]:
         rows = super().describe(recipe)
+        enc = self._encoder_ref(recipe)
+        if enc is not None:
+            rows.append(("encoder", f"{enc.name}, weights {enc.weights}"))
         o: SegmentationOptions = recipe.task
         loss = " + ".join(f"{w:g} {k}" for k, w in o.loss_weights().items())
         crop = "whole images" if o.crop_size is None else f"{o.crop_size} crops"
@@ -276,7 +307,6 @@ class SegmentationTask(SupervisedTask):
     def build_models(self, data: TaskData, ctx: Any) -> dict[str, ModelSpec]:
         from zoo_core.plugins import registry
         from zoo_core.weights import create_model
-        from zoo_segmentation.losses import combined_loss
 
         ref = self.model_refs(self.recipe)[self.main_role]
         entry = self.recipe.models.get(self.main_role)
@@ -310,8 +340,6 @@ class SegmentationTask(SupervisedTask):
         enc_weights = cfg.get("encoder_weights")
         if enc_weights not in (None, "none"):
             notes.append(f"encoder weights {enc_weights}")
-        self.criterion = combined_loss(o.loss_weights(), o.mode, ignore_index=o.ignore_index,
-                                       options=o.loss_options)
         self._stages = self._stage_map(model) if o.freeze_encoder_epochs else None
         return {self.main_role: ModelSpec(model, save_config, data_config, lock, notes)}
 
@@ -371,6 +399,18 @@ class SegmentationTask(SupervisedTask):
         set_stage_modes(model, self._stages, self._frozen)
 
     # -- steps ---------------------------------------------------------------------------
+    @property
+    def criterion(self) -> Any:
+        """The recipe's weighted sum of smp losses (made on first use)."""
+        if self._criterion is None:
+            from zoo_segmentation.losses import combined_loss
+
+            o = self.options
+            self._criterion = combined_loss(o.loss_weights(), o.mode,
+                                            ignore_index=o.ignore_index,
+                                            options=o.loss_options)
+        return self._criterion
+
     def loss(self, outputs: Any, batch: dict[str, Any], training: bool) -> torch.Tensor:
         terms = self.criterion.terms(outputs.float(), batch["mask"])
         self._terms = {k: v for k, v in terms.items() if k != "loss"} \
