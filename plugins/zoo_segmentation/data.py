@@ -18,7 +18,7 @@ mask is the file's values as stored, a NumPy array.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -279,30 +279,3 @@ def segfolder(root: str | None = None, download: bool = True) -> DatasetSplits:
         splits[split] = SegmentationFolder(folder, pair[0], pair[1], mask_suffix=MASK_SUFFIXES,
                                            raw_masks=True)
     return DatasetSplits([], splits, base.name or "segfolder")
-
-
-class SegmentationDataset(torch.utils.data.Dataset):
-    """A Source plus a joint transform: samples ``{"image": float, "mask": int64}``.
-
-    The core's dataset wrapper will do this (and seed augmentation per epoch
-    and index); this one serves tests and scripts until then.
-    """
-
-    def __init__(self, source: SegmentationFolder, transform: Callable[[dict], dict] | None = None,
-                 indices: list[int] | None = None):
-        self.source = source
-        self.transform = transform
-        self.indices = list(range(len(source))) if indices is None else list(indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
-        sample = self.source.sample(self.indices[k])
-        if self.transform is not None:
-            sample = self.transform(sample)
-        image, mask = sample["image"], sample["mask"]
-        if not torch.is_floating_point(image):
-            image = image.float() / 255.0
-        return {"image": image.as_subclass(torch.Tensor),
-                "mask": mask.as_subclass(torch.Tensor).long()}
