@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="none", help="none, lite0, or a weights URI/file")
     ap.add_argument("--set", dest="sets", action="append", default=[],
                     help="recipe override, as zoo run --set")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="1 is faster than 2 on a shared, busy machine (no straggler waits)")
     ap.add_argument("--out", type=Path, default=None, help="run folder (default: temporary)")
     ap.add_argument("--json", type=Path, help="write the figures here as JSON")
     ap.add_argument("--progress", action="store_true")

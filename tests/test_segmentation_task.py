@@ -303,3 +303,20 @@ def test_pets_fails_offline_with_the_usual_message(tmp_path):
     assert "Data set 'oxford_pets_seg' is not in" in result.output
     assert "data.download = false" in result.output and "oxford-iiit-pet/" in result.output
     assert "Traceback" not in result.output
+
+
+def test_evaluation_images_of_several_sizes_need_a_resize_or_batches_of_one(tmp_path):
+    root = make_folder(tmp_path / "data", n=4, size=40)
+    make_folder(tmp_path / "more", n=4, size=36, seed=1)
+    for kind in ("image", "label"):
+        for p in (tmp_path / "more" / kind).iterdir():
+            p.rename(root / kind / f"b{p.name}")
+    path = tiny(tmp_path, root=root)
+    with pytest.raises(DataError, match=r"The val images differ in size \(36x36, 40x40\)"):
+        build_pipeline(load_recipe(path, ["data.val_fraction=0.5"]), "cpu")
+    pipe = build_pipeline(load_recipe(path, ["data.val_fraction=0.5", "eval.batch_size=1"]),
+                          "cpu")
+    assert len(pipe.loaders["val"]) == 4
+    pipe = build_pipeline(load_recipe(path, ["data.val_fraction=0.5", "data.image_size=32"]),
+                          "cpu")
+    assert pipe.datasets["val"][0]["image"].shape == (1, 32, 32)

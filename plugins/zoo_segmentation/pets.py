@@ -37,6 +37,13 @@ class PetTrimaps(Source):
     def __len__(self) -> int:
         return len(self.images)
 
+    def image_size(self, index: int) -> tuple[int, int]:
+        """(width, height) of image ``index`` from its header."""
+        from PIL import Image
+
+        with Image.open(self.images[index]) as im:
+            return im.size
+
     def describe(self, index: int) -> str:
         return f"{self.images[index]} (mask {self.masks[index]})"
 

@@ -295,6 +295,9 @@ class SegmentationTask(SupervisedTask):
         out = {}
         for split, source in data.splits.items():
             train = split == "train"
+            if not train and self.recipe.data.image_size is None \
+                    and int(self.recipe.eval.batch_size) > 1:
+                _check_one_size(source, split)
             tf = build_transform(self.labels, c, train=train, crop_size=o.crop_size,
                                  augment=o.augment, mean=mean, std=std,
                                  resize=self.recipe.data.image_size)
@@ -533,6 +536,31 @@ class SegmentationTask(SupervisedTask):
                  + [["mask", r["mask"]]] + ([["overlay", r["overlay"]]] if r.get("overlay")
                                             else []))
                 for r in results]
+
+
+def _image_sizes(source: Any, limit: int = 5000) -> set[tuple[int, int]] | None:
+    """The distinct image sizes of a source, from file headers, when it can tell (a
+    segfolder or pets source, possibly inside the core's split subsets)."""
+    indices: list[int] | None = None
+    while not hasattr(source, "image_size") and hasattr(source, "base"):
+        sub = list(getattr(source, "indices", range(len(source))))
+        indices = sub if indices is None else [sub[i] for i in indices]
+        source = source.base
+    if not hasattr(source, "image_size"):
+        return None
+    picked = list(range(len(source))) if indices is None else indices
+    return {tuple(source.image_size(i)) for i in picked[:limit]}
+
+
+def _check_one_size(source: Any, split: str) -> None:
+    sizes = _image_sizes(source)
+    if sizes and len(sizes) > 1:
+        shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes)[:4])
+        raise DataError(
+            f"The {split} images differ in size ({shown}{' ...' if len(sizes) > 4 else ''}), "
+            "so they cannot share an evaluation batch. Set data.image_size to resize every "
+            "image and mask to one square size, or eval.batch_size = 1 to evaluate them "
+            "one by one at their own size.")
 
 
 def _shrink(image: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, size: int
