@@ -224,6 +224,10 @@ def test_run_folder_overlays_iou_table_eval_and_predict(tmp_path):
     assert ev.exit_code == 0, ev.output
     scores = json.loads(ev.output)["metrics"]
     assert scores["val/iou_macro"] == pytest.approx(final["val/iou_macro"], abs=1e-6)
+    # a bare model folder on a folder of masks: its config.json knows the classes
+    ev = cli("eval", str(out / "models" / "net"), "--data", str(tmp_path / "data"), "--json")
+    assert ev.exit_code == 0, ev.output
+    assert {"eval/iou/background", "eval/iou/square"} <= set(json.loads(ev.output)["metrics"])
     # predict: a larger image than the tile goes in tiles; the mask is in the map's values
     big = np.random.default_rng(1).integers(0, 60, size=(70, 90)).astype(np.uint8)
     big[10:40, 20:60] += 150

@@ -102,8 +102,8 @@ def build_encoder(name: str, *, weights: str | bool | None = "none", in_chans: i
         loaded.data_config, loaded.lock = dict(full.data_config), list(full.lock)
     features = loaded.model
     channels, reductions = stage_info(features)
-    data_config = {k: loaded.data_config[k] for k in ("mean", "std", "interpolation")
-                   if k in loaded.data_config}
+    data_config: dict[str, Any] = {k: loaded.data_config[k] for k in
+                                   ("mean", "std", "interpolation") if k in loaded.data_config}
     message = "random init"
     if loaded.lock:
         source = loaded.lock[-1].get("uri", str(weights))

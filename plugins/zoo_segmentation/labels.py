@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from zoo_segmentation.data import IGNORE, _parse_key
 Key = int | tuple[int, int, int]
 
 
-def read_raw_mask(path: str | Path) -> np.ndarray:
+def read_raw_mask(path: str | Path | IO[bytes]) -> np.ndarray:
     """A mask file's values as stored: (H, W) for grey, palette (indices) and 16-bit
     masks and for RGB masks whose channels agree; (H, W, 3) for colour masks."""
     from PIL import Image
@@ -143,6 +143,7 @@ class LabelSpec:
         unknown = out < 0
         if unknown.any():
             found = raw[unknown]
+            shown: list[Any]
             if self.colour:
                 shown = sorted({tuple(int(c) for c in v) for v in found.reshape(-1, 3)[:10000]})
             else:

@@ -94,9 +94,9 @@ def oxford_pets_seg(root: str | None = None, download: bool = True) -> DatasetSp
     folder = Path(root).expanduser() if root else default_root()
     splits: dict[str, Source] = {}
     for split, key in (("train", "trainval"), ("test", "test")):
-        ds = _fetch(folder, download,
-                    lambda r, d, key=key: OxfordIIITPet(r, split=key,
-                                                        target_types="segmentation",
-                                                        download=d))
+        def make(r: str, d: bool, key: str = key) -> Any:
+            return OxfordIIITPet(r, split=key, target_types="segmentation", download=d)
+
+        ds = _fetch(folder, download, make)
         splits[split] = PetTrimaps(ds._images, ds._segs, f"oxford_pets_seg/{split}")
     return DatasetSplits([], splits, "oxford_pets_seg")
