@@ -166,7 +166,7 @@ def test_a_bad_mask_stops_the_run_naming_the_file(tmp_path, problem):
             "pixel values that task.values does not map: 17") in result.output
 
 
-def test_a_step_learns_and_freezing_the_encoder_by_stage(tmp_path):
+def test_a_step_and_freezing_the_encoder_by_stage(tmp_path):
     path = tiny(tmp_path, epochs=3, task="freeze_encoder_epochs = 1\nfreeze_encoder_stages = 2")
     pipe = build_pipeline(load_recipe(path), "cpu")
     assert [p.name for p in pipe.phases] == ["frozen_encoder", "train"]
