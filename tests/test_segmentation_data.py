@@ -91,8 +91,10 @@ def test_joint_transforms_keep_image_and_mask_aligned(tmp_path):
     """The image is its mask drawn in grey: after crops, flips, rotation and elastic
     warps, bright pixels must still be class 1 and dark ones class 0; mask values
     stay class indices (nearest interpolation) or the fill."""
-    from zoo_segmentation.data import SegmentationDataset, SegmentationFolder
+    from zoo_segmentation.data import SegmentationFolder
     from zoo_segmentation.transforms import eval_transforms, train_transforms
+
+    from zoo_core.data.dataset import SampleDataset
 
     rng = np.random.default_rng(0)
     mask = np.zeros((96, 120), np.uint8)
@@ -104,7 +106,7 @@ def test_joint_transforms_keep_image_and_mask_aligned(tmp_path):
     src = SegmentationFolder(tmp_path, value_map={0: "bg", 1: "fg"})
     tf = train_transforms((64, 80), hflip=True, vflip=True, rotate=30, elastic=True,
                           elastic_p=1.0, mask_fill=255)
-    ds = SegmentationDataset(src, tf)
+    ds = SampleDataset(src, tf)
     for seed in range(6):
         torch.manual_seed(seed)
         s = ds[0]
@@ -120,18 +122,20 @@ def test_joint_transforms_keep_image_and_mask_aligned(tmp_path):
     b = ds[0]
     assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
     # evaluation: normalised, whole image, no randomness
-    e = SegmentationDataset(src, eval_transforms(mean=[0.5], std=[0.5]))[0]
+    e = SampleDataset(src, eval_transforms(mean=[0.5], std=[0.5]))[0]
     assert e["image"].shape == (1, 96, 120) and float(e["image"].max()) == pytest.approx(1.0)
     assert torch.equal(e["mask"], torch.from_numpy(mask.astype(np.int64)))
 
 
 def test_crop_pads_small_images_with_the_mask_fill(tmp_path):
-    from zoo_segmentation.data import SegmentationDataset, SegmentationFolder
+    from zoo_segmentation.data import SegmentationFolder
     from zoo_segmentation.transforms import train_transforms
+
+    from zoo_core.data.dataset import SampleDataset
 
     _write(tmp_path / "image" / "0.png", np.full((20, 20), 200, np.uint8))
     _write(tmp_path / "label" / "0.png", np.ones((20, 20), np.uint8))
-    ds = SegmentationDataset(SegmentationFolder(tmp_path, value_map={0: "bg", 1: "fg"}),
+    ds = SampleDataset(SegmentationFolder(tmp_path, value_map={0: "bg", 1: "fg"}),
                              train_transforms(32, hflip=False, mask_fill=255))
     s = ds[0]
     assert s["mask"].shape == (32, 32)

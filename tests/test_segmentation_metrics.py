@@ -167,3 +167,33 @@ def test_loss_errors():
         combined_loss({"dice": 1.0}, "binray")
     with pytest.raises(ZooError, match="no weight"):
         combined_loss({"dice": 1.0}, "binary", options={"focal": {"gamma": 3}})
+
+
+def test_binary_meter_reports_both_classes_as_smp_multiclass_does():
+    """Binary logits with two class names: the negative class is scored too, exactly as
+    smp's multiclass counts of the 0/1 mask score it (with ignored pixels)."""
+    from zoo_segmentation.metrics import SegmentationMeter
+
+    logits, mask = _data("binary", 1, seed=3)
+    mask[0, :3] = 255  # ignored pixels count nowhere
+    meter = SegmentationMeter("binary", 1, ["membrane", "cell"], ignore_index=255,
+                              per_image=True)
+    meter.update(logits[:3], mask[:3], names=["a", "b", "c"])
+    meter.update(logits[3:], mask[3:])
+    got = meter.compute()
+    pred = (torch.sigmoid(logits[:, 0]) >= 0.5).long()
+    stats = smp.metrics.get_stats(pred, mask, "multiclass", num_classes=2, ignore_index=255)
+    summed = [s.sum(0, keepdim=True) for s in stats]
+    for metric, fn in (("iou", smp.metrics.iou_score), ("dice", smp.metrics.f1_score)):
+        for red in ("micro", "macro"):
+            assert got[f"{metric}_{red}"] == pytest.approx(float(fn(*stats, reduction=red)),
+                                                           abs=1e-6)
+        per_class = fn(*summed, reduction="none")[0].tolist()
+        assert [got[f"{metric}/membrane"], got[f"{metric}/cell"]] == pytest.approx(per_class)
+    valid = mask != 255
+    assert got["pixel_accuracy"] == pytest.approx(float((pred == mask)[valid].float().mean()))
+    rows = meter.per_image_rows()
+    assert [r["image"] for r in rows[:3]] == ["a", "b", "c"] and len(rows) == 7
+    first = smp.metrics.iou_score(*[s[:1] for s in stats], reduction="none")[0].tolist()
+    assert [rows[0]["iou/membrane"], rows[0]["iou/cell"]] == pytest.approx(first)
+    assert rows[0]["iou"] == pytest.approx(sum(first) / 2)

@@ -1,9 +1,10 @@
 """Built-in plugin: reconstruction (autoencoders, denoising).
 
-Registers the ``conv_encoder`` backbone (the encoder of ``conv_autoencoder``,
-with timm's interface), so a trained encoder is an ordinary backbone. The
-autoencoders themselves are plain factories in :mod:`zoo_reconstruction.models`
-until the registry has a kind for them.
+Registers the autoencoders ``conv_autoencoder`` and ``backbone_autoencoder``
+(kind ``autoencoder``), the ``conv_encoder`` backbone (the encoder of
+``conv_autoencoder``, with timm's interface, so a trained encoder is an
+ordinary backbone) and the task ``reconstruction`` (denoising autoencoders:
+noise on the input only, PSNR against the noisy input, encoder export).
 
 Import-light like every plugin: torch is imported by the factories.
 """
@@ -29,3 +30,42 @@ def register_backbones(register: Register) -> None:
                           "image_size": 64},
              description="Stride-2 conv stages and a 1x1 latent conv: the encoder of "
                          "conv_autoencoder (zoo_reconstruction)")
+
+
+def _lazy(name: str) -> Any:
+    def build(**cfg: Any) -> Any:
+        from zoo_reconstruction import models
+
+        return getattr(models, name)(**cfg)
+
+    build.__name__ = f"build_{name}"
+    return build
+
+
+@hookimpl
+def register_autoencoders(register: Register) -> None:
+    register("conv_autoencoder", _lazy("conv_autoencoder"),
+             default_cfg={"in_chans": 3, "widths": [32, 64, 128], "latent_channels": 64,
+                          "image_size": 64, "output": "sigmoid"},
+             description="Stride-2 conv encoder (the conv_encoder backbone) and a mirrored "
+                         "transposed-conv decoder; [0, 1] in and out, any size")
+    register("backbone_autoencoder", _lazy("backbone_autoencoder"),
+             default_cfg={"encoder": "resnet18", "encoder_weights": "none", "in_chans": 3,
+                          "decoder_width": 256, "image_size": 224, "output": "sigmoid",
+                          "encoder_cfg": {}},
+             description="Any registry backbone's forward_features with a light upsampling "
+                         "decoder; [0, 1] in and out")
+
+
+def _task(**cfg: Any) -> Any:
+    from zoo_reconstruction.task import ReconstructionTask
+
+    return ReconstructionTask(**cfg)
+
+
+@hookimpl
+def register_tasks(register: Register) -> None:
+    register("reconstruction", _task,
+             description="Autoencoders and denoising: Gaussian/salt-and-pepper/masking noise "
+                         "on the input, PSNR/MSE vs the noisy input, encoder export for "
+                         "transfer")

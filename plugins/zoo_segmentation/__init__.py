@@ -4,7 +4,9 @@
   ``unet_classic`` (Ronneberger et al., 2015) and segmentation_models_pytorch's
   architectures (``unetplusplus``, ``fpn``, ``deeplabv3plus`` ...) over timm backbones;
 * losses (kind ``loss``): smp's Dice, Jaccard, Focal, Lovasz, Tversky, soft BCE/CE;
-* metrics (kind ``metric``): IoU, Dice, pixel accuracy.
+* metrics (kind ``metric``): IoU, Dice, pixel accuracy;
+* the task ``segmentation`` (kind ``task``) and the data sets ``segfolder`` (image
+  and mask folders) and ``oxford_pets_seg`` (Oxford-IIIT Pet trimaps, torchvision).
 
 Import-light like every plugin: torch and smp are imported by the factories.
 """
@@ -65,6 +67,56 @@ def _metric(metric: str) -> Any:
 
     build.__name__ = f"build_{metric}_meter"
     return build
+
+
+def _task(**cfg: Any) -> Any:
+    from zoo_segmentation.task import SegmentationTask
+
+    return SegmentationTask(**cfg)
+
+
+def _segfolder(root: str | None = None, download: bool = True) -> Any:
+    from zoo_segmentation.data import segfolder
+
+    return segfolder(root=root, download=download)
+
+
+def _segfolder_check(recipe: Any) -> list[tuple[str, str, str]]:
+    if not recipe.data.root:
+        return [("error", "data.root", "dataset 'segfolder' needs data.root: a folder with "
+                 "image/ and label/ (masks named like their images)")]
+    return []
+
+
+_segfolder.downloads = False  # type: ignore[attr-defined]
+_segfolder.check_recipe = _segfolder_check  # type: ignore[attr-defined]
+
+
+def _pets(root: str | None = None, download: bool = True) -> Any:
+    from zoo_segmentation.pets import oxford_pets_seg
+
+    return oxford_pets_seg(root=root, download=download)
+
+
+_pets.downloads = True  # type: ignore[attr-defined]
+
+
+@hookimpl
+def register_tasks(register: Register) -> None:
+    register("segmentation", _task,
+             description="Semantic segmentation: binary/multiclass/multilabel masks, value "
+                         "maps, weighted smp losses, joint augmentation, tiled inference; "
+                         "IoU/Dice per class, overlays")
+
+
+@hookimpl
+def register_datasets(register: Register) -> None:
+    register("segfolder", _segfolder,
+             description="root/image/ + root/label/ (masks by file name), or train/ val/ "
+                         "test/ laid out so; mask values mapped by task.values")
+    register("oxford_pets_seg", _pets,
+             description="Oxford-IIIT Pet trimaps (1 pet, 2 background, 3 border; "
+                         "torchvision; downloads when online)")
 
 
 @hookimpl

@@ -10,12 +10,15 @@ grey levels (ints, or their strings as TOML writes them) or colours
 ``"ignore"`` becomes ``ignore_index``.
 
 Samples are dicts ``{"image": tv_tensors.Image (uint8, C x H x W),
-"mask": tv_tensors.Mask (int64, H x W)}``, ready for joint transforms.
+"mask": tv_tensors.Mask (int64, H x W), "name": file stem}``, ready for joint
+transforms. With ``raw_masks=True`` (what the registered data set ``segfolder``
+reads, the task mapping the values itself with its recipe's value map) the
+mask is the file's values as stored, a NumPy array.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from zoo_core.data.sources import DatasetSplits, Source
 from zoo_core.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm")
@@ -126,17 +130,19 @@ def map_values(raw: np.ndarray, value_map: ValueMap | None, where: str) -> np.nd
     return out
 
 
-class SegmentationFolder:
-    """Pairs of images and masks from two folders (a data Source).
+class SegmentationFolder(Source):
+    """Pairs of images and masks from two folders (a data Source, unlabelled for splits).
 
     ``root/images`` and ``root/masks`` (``"image"`` and ``"label"`` by default);
     ``channels`` 1 reads images as grey, 3 as RGB, None keeps what the first
-    image has (grey stays grey).
+    image has (grey stays grey). ``mask_suffix`` may list several suffixes to
+    try in order.
     """
 
     def __init__(self, root: str | Path, images: str = "image", masks: str = "label",
-                 value_map: Mapping[Any, str] | None = None, mask_suffix: str = "",
-                 channels: int | None = None, ignore_index: int = 255):
+                 value_map: Mapping[Any, str] | None = None,
+                 mask_suffix: str | tuple[str, ...] = "", channels: int | None = None,
+                 ignore_index: int = 255, raw_masks: bool = False):
         self.root = Path(root).expanduser()
         self.image_dir, self.mask_dir = self.root / images, self.root / masks
         for folder, what in ((self.image_dir, "image"), (self.mask_dir, "mask")):
@@ -145,6 +151,8 @@ class SegmentationFolder:
                                 f"folder holds {images}/<name>.png and {masks}/<name>.png.")
         self.value_map = ValueMap.parse(value_map, ignore_index) if value_map else None
         self.ignore_index = ignore_index
+        self.raw_masks = raw_masks
+        suffixes = (mask_suffix,) if isinstance(mask_suffix, str) else tuple(mask_suffix)
         masks_by_stem: dict[str, Path] = {}
         for p in sorted(self.mask_dir.iterdir()):
             if p.suffix.lower() in IMAGE_EXTENSIONS:
@@ -154,7 +162,8 @@ class SegmentationFolder:
         for p in sorted(self.image_dir.iterdir(), key=_natural):
             if p.suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
-            mask = masks_by_stem.get(p.stem + mask_suffix)
+            mask = next((masks_by_stem[p.stem + sfx] for sfx in suffixes
+                         if p.stem + sfx in masks_by_stem), None)
             if mask is None:
                 lonely.append(p.name)
             else:
@@ -164,7 +173,8 @@ class SegmentationFolder:
                                              else "")
             raise DataError(
                 f"{len(lonely)} image(s) in {self.image_dir} have no mask in {self.mask_dir} "
-                f"named <image name>{mask_suffix}.<ext>: {shown}."
+                f"named <image name>{'|'.join(suffixes) if len(suffixes) > 1 else suffixes[0]}"
+                f".<ext>: {shown}."
             )
         if not pairs:
             raise DataError(f"No images found in {self.image_dir} "
@@ -192,6 +202,11 @@ class SegmentationFolder:
     def name(self, i: int) -> str:
         return self.pairs[i][0].stem
 
+    def image_size(self, i: int) -> tuple[int, int]:
+        """(width, height) of image ``i`` from its header (nothing decoded)."""
+        with Image.open(self.pairs[i][0]) as im:
+            return im.size
+
     def sample(self, i: int) -> dict[str, Any]:
         from torchvision import tv_tensors
 
@@ -199,7 +214,12 @@ class SegmentationFolder:
         try:
             with Image.open(image_path) as im:
                 image = np.array(im.convert("L" if self.channels == 1 else "RGB"))
-            raw = _read_mask(mask_path, self.value_map)
+            if self.raw_masks:
+                from zoo_segmentation.labels import read_raw_mask
+
+                raw = read_raw_mask(mask_path)
+            else:
+                raw = _read_mask(mask_path, self.value_map)
         except OSError as exc:
             raise DataError(f"Cannot read {self.describe(i)}: {exc}.") from None
         if image.shape[:2] != raw.shape[:2]:
@@ -208,10 +228,14 @@ class SegmentationFolder:
                 f"{image_path} is {image.shape[1]}x{image.shape[0]}; a mask must have its "
                 "image's size."
             )
-        mask = map_values(raw, self.value_map, str(mask_path))
         chw = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
-        return {"image": tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(chw))),
-                "mask": tv_tensors.Mask(torch.from_numpy(mask))}
+        tensor = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(chw)))
+        if self.raw_masks:
+            return {"image": tensor, "mask": raw, "name": image_path.stem,
+                    "mask_file": str(mask_path)}
+        mask = map_values(raw, self.value_map, str(mask_path))
+        return {"image": tensor, "mask": tv_tensors.Mask(torch.from_numpy(mask)),
+                "name": image_path.stem}
 
 
 def _natural(p: Path) -> tuple[Any, ...]:
@@ -220,28 +244,43 @@ def _natural(p: Path) -> tuple[Any, ...]:
     return (0, int(stem), p.name) if stem.isdigit() else (1, 0, p.name)
 
 
-class SegmentationDataset(torch.utils.data.Dataset):
-    """A Source plus a joint transform: samples ``{"image": float, "mask": int64}``.
+#: folder names the ``segfolder`` data set looks for, in order
+IMAGE_DIRS = ("image", "images", "img", "imgs")
+MASK_DIRS = ("label", "labels", "mask", "masks", "annotations", "gt")
+#: how a mask's name may extend its image's (``x.png`` with ``x_mask.png``)
+MASK_SUFFIXES = ("", "_mask", "_label", "_gt", "_seg", "_segmentation")
 
-    The core's dataset wrapper will do this (and seed augmentation per epoch
-    and index); this one serves tests and scripts until then.
-    """
 
-    def __init__(self, source: SegmentationFolder, transform: Callable[[dict], dict] | None = None,
-                 indices: list[int] | None = None):
-        self.source = source
-        self.transform = transform
-        self.indices = list(range(len(source))) if indices is None else list(indices)
+def _pair_folders(root: Path) -> tuple[str, str] | None:
+    images = next((d for d in IMAGE_DIRS if (root / d).is_dir()), None)
+    masks = next((d for d in MASK_DIRS if (root / d).is_dir()), None)
+    return (images, masks) if images and masks else None
 
-    def __len__(self) -> int:
-        return len(self.indices)
 
-    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
-        sample = self.source.sample(self.indices[k])
-        if self.transform is not None:
-            sample = self.transform(sample)
-        image, mask = sample["image"], sample["mask"]
-        if not torch.is_floating_point(image):
-            image = image.float() / 255.0
-        return {"image": image.as_subclass(torch.Tensor),
-                "mask": mask.as_subclass(torch.Tensor).long()}
+def segfolder(root: str | None = None, download: bool = True) -> DatasetSplits:
+    """The registered ``segfolder`` data set: ``root/image/`` + ``root/label/`` (or
+    ``images``/``masks``...), masks matched by file name; or ``root/train/``,
+    ``root/val/``, ``root/test/`` each laid out so (published splits). Masks are
+    read raw: the task maps their values with the recipe's ``task.values``."""
+    if not root:
+        raise DataError("Data set 'segfolder' needs data.root: a folder with image/ and "
+                        "label/ (masks named like their images).")
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise DataError(f"data.root {base} is not a folder.")
+    layouts = {split: base / split for split in ("train", "val", "test")
+               if (base / split).is_dir() and _pair_folders(base / split)}
+    if _pair_folders(base) is not None:
+        layouts = {"train": base}
+    elif "train" not in layouts:
+        raise DataError(
+            f"{base} holds no image/mask folder pair: segfolder reads {base}/image/ with "
+            f"{base}/label/ (or one of {', '.join(IMAGE_DIRS)} with one of "
+            f"{', '.join(MASK_DIRS)}), or train/, val/, test/ folders laid out so.")
+    splits: dict[str, Source] = {}
+    for split, folder in layouts.items():
+        pair = _pair_folders(folder)
+        assert pair is not None
+        splits[split] = SegmentationFolder(folder, pair[0], pair[1], mask_suffix=MASK_SUFFIXES,
+                                           raw_masks=True)
+    return DatasetSplits([], splits, base.name or "segfolder")

@@ -11,7 +11,10 @@ Averages are over the whole data set: ``micro`` sums the counts of all
 classes first, ``macro`` averages the per-class scores (smp's ``micro`` and
 ``macro`` reductions). A class absent from both truth and prediction scores
 1.0 (smp's ``zero_division``). In binary mode there is one class, the
-positive one.
+positive one - or, given two class names (negative first), both: the
+negative class's counts are the positive one's read the other way round
+(its true positives are the true negatives...), which is exactly what smp's
+multiclass counts of the two-class mask give.
 """
 
 from __future__ import annotations
@@ -109,7 +112,9 @@ class SegmentationMeter:
         self.mode = check_mode(mode)
         self.num_classes = 1 if mode == "binary" else int(num_classes)
         names = list(class_names) if class_names else [str(i) for i in range(self.num_classes)]
-        if len(names) != self.num_classes:
+        #: binary with two names: report the negative class too
+        self.both = self.mode == "binary" and len(names) == 2
+        if len(names) != self.num_classes and not self.both:
             raise ValueError(f"{len(names)} class names for {self.num_classes} classes")
         self.class_names = names
         self.threshold, self.ignore_index, self.per_image = threshold, ignore_index, per_image
@@ -134,8 +139,16 @@ class SegmentationMeter:
                 name = names[i] if names is not None else str(start + i)
                 self.images.append((str(name), row))
 
+    def _reported(self, counts: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(tp, fp, fn, tn), each (1, K), of the classes reported."""
+        tp, fp, fn, tn = (torch.as_tensor(s).reshape(1, -1).cpu() for s in counts)
+        if self.both:  # the negative class first: its positives are the negatives
+            return (torch.cat([tn, tp], 1), torch.cat([fn, fp], 1), torch.cat([fp, fn], 1),
+                    torch.cat([tp, tn], 1))
+        return tp, fp, fn, tn
+
     def compute(self) -> dict[str, float]:
-        tp, fp, fn, tn = (s[None].cpu() for s in self.counts)
+        tp, fp, fn, tn = self._reported(self.counts)
         out: dict[str, float] = {}
         for metric in ("iou", "dice"):
             out[f"{metric}_micro"] = float(_scores(tp, fp, fn, tn, metric, "micro"))
@@ -143,7 +156,7 @@ class SegmentationMeter:
             per_class = _scores(tp, fp, fn, tn, metric, "none")
             for name, value in zip(self.class_names, per_class[0].tolist(), strict=True):
                 out[f"{metric}/{name}"] = float(value)
-        if self.mode == "multiclass":
+        if self.mode == "multiclass" or self.both:
             total = (tp + fn).sum()
             out["pixel_accuracy"] = float(tp.sum()) / float(total) if total else 0.0
         else:
@@ -154,8 +167,8 @@ class SegmentationMeter:
     def per_image_rows(self) -> list[dict[str, Any]]:
         """One row per image: its name, IoU and Dice averaged over classes, and per class."""
         rows = []
-        for name, (tp, fp, fn, tn) in self.images:
-            t = [torch.tensor([s]) for s in (tp, fp, fn, tn)]
+        for name, counts in self.images:
+            t = self._reported(torch.tensor(counts))
             row: dict[str, Any] = {"image": name}
             for metric in ("iou", "dice"):
                 per_class = _scores(t[0], t[1], t[2], t[3], metric, "none")[0].tolist()

@@ -4,7 +4,7 @@ smp builds any timm model as an encoder through its ``tu-<name>`` universal
 encoder. zoo asks smp for the architecture with ``encoder_weights=None`` (smp
 never downloads) and then loads the encoder's pretrained weights, when asked,
 through zoo's own weights code (Hub/URL/local, verified, recorded in the
-lock), copying the full backbone's tensors into smp's ``features_only`` encoder.
+lock) into smp's ``features_only`` encoder.
 
 Works for registry backbones that are timm architectures whose stages have
 reductions (2, 4, 8, 16, 32) (ResNets, EfficientNets, MobileNets, RegNets...),
@@ -22,12 +22,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from zoo_core.errors import ZooError
-from zoo_segmentation.encoders import (
-    channel_stats,
-    copy_into_features,
-    example_batch,
-    wants_weights,
-)
+from zoo_segmentation.encoders import channel_stats, example_batch, wants_weights
 from zoo_segmentation.shapes import check_divisible
 
 
@@ -108,12 +103,14 @@ def build_smp(arch: str, encoder: str = "resnet34", encoder_weights: str = "none
     std: Sequence[float] = (0.229, 0.224, 0.225)
     model.encoder_lock = []  # type: ignore[assignment]
     if wants_weights(encoder_weights):
-        from zoo_core.weights import create_model
+        from zoo_core.weights import create_model, load_weights
 
         loaded = create_model("backbone", encoder, weights=encoder_weights, num_classes=0,
                               in_chans=in_chans)
         source = loaded.lock[-1]["uri"] if loaded.lock else str(encoder_weights)
-        copy_into_features(loaded.model.state_dict(), net.encoder.model, source)
+        # the core maps the full backbone's names onto smp's features_only encoder
+        load_weights(net.encoder.model, loaded.model.state_dict(), source=source,
+                     features_only=True)
         mean, std = loaded.data_config["mean"], loaded.data_config["std"]
         model.encoder_lock = list(loaded.lock)  # type: ignore[assignment]
     model.pretrained_cfg.update(mean=channel_stats(mean, in_chans),
