@@ -86,9 +86,13 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
         final: dict[str, Any] = {"event": "final", "epoch": fit.history[-1]["epoch"]
                                  if fit.history else 0, "split": split}
         final.update({f"{split}/{k}": v for k, v in scores.items()})
+        if trainer.pruning is not None:
+            final.update(trainer.pruning.final_record())
         run.write_metrics(fit.history, final)
         plots = _curves(run, fit.history, pipe.task)
         section = pipe.task.finish(pipe.ctx, run.path, split, meter)
+        if trainer.pruning is not None:
+            section = [*section, *trainer.pruning.report_lines(final)]
         from zoo_core.engine import report
 
         text = report.render(

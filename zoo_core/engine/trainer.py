@@ -37,6 +37,7 @@ from zoo_core.engine.context import StopRequested
 from zoo_core.engine.meters import MeanMeter
 from zoo_core.engine.pipeline import Pipeline
 from zoo_core.engine.progress import TrainProgress, format_metrics
+from zoo_core.engine.pruning import attach as attach_pruning
 from zoo_core.engine.rundir import RunFolder
 from zoo_core.engine.seeding import epoch_seed, rng_state, seed_everything, set_rng_state
 from zoo_core.errors import ZooError
@@ -133,6 +134,7 @@ class Trainer:
         ctx.log = progress.log
         ctx.should_stop = lambda: self.stop.requested
         ctx.report_progress = self._setup_progress
+        self.pruning = attach_pruning(self)  # [prune]; None without it
 
     def _setup_progress(self, label: str, done: int, total: int) -> None:
         if done == 0:
@@ -197,6 +199,8 @@ class Trainer:
                         self._restore_optimizers(resume)
                 for schedule in p.schedules.values():
                     schedule.set_epoch(in_phase)
+                if self.pruning is not None and not (start_step and resume is not None):
+                    self.pruning.epoch_start(epoch)
                 if start_step and resume is not None:
                     set_rng_state(resume["rng"])
                 else:
@@ -379,6 +383,8 @@ class Trainer:
         or, with early_stopping.restore_best = false, the last epoch's."""
         from zoo_core.weights.files import load_state_dict
 
+        if self.pruning is not None:  # plain weights from here on, as models/ holds them
+            self.pruning.finish()
         saved = [role for role, spec in self.pipe.specs.items() if spec.save]
         on_disk = all((self.run.model_dir(r) / "model.safetensors").exists() for r in saved)
         if not self.restore_best or self.best.best_epoch is None or not on_disk:
