@@ -436,6 +436,7 @@ def prune_problems(recipe: Any, task: Any) -> list[Problem]:
                 f"{key} = {value}, but the run has {epochs} epochs (train.epochs); epochs "
                 f"count from 1, so use at most {epochs}, and leave epochs after end_epoch "
                 "for fine-tuning.")))
+            break  # end_epoch >= start_epoch: one message is enough
     return problems
 
 
