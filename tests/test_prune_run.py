@@ -78,13 +78,14 @@ def test_save_model_writes_effective_weights_of_a_pruned_model(tmp_path):
         assert torch.allclose(loaded(x), model.eval()(x), atol=1e-6)
 
 
-def test_a_checkpoint_taken_mid_pruning_loads_into_a_fresh_model_with_its_optimizer():
+@pytest.mark.parametrize("method", ["global_l1", "ln_structured"])
+def test_a_checkpoint_taken_mid_pruning_loads_into_a_fresh_model_with_its_optimizer(method):
     from types import SimpleNamespace
 
     from zoo_core.engine.pruning import Pruning
 
     section = SimpleNamespace(modules=["Conv2d", "Linear"], exclude=[], keep_last=True,
-                              method="global_l1", n=2, dim=0, amount=0.5, start_epoch=1,
+                              method=method, n=2, dim=0, amount=0.5, start_epoch=1,
                               end_epoch=2, schedule="linear")
     model = _net()
     model(torch.randn(1, 3, 8, 8))  # materialise the lazy layer
@@ -113,6 +114,10 @@ def test_a_checkpoint_taken_mid_pruning_loads_into_a_fresh_model_with_its_optimi
     for (_, a), (_, b) in zip(pr.layers, pr2.layers, strict=True):
         assert torch.equal(a.weight_mask, b.weight_mask)
     assert sparsity_report(fresh, pr2.layers).overall == pytest.approx(0.5, abs=1e-3)
+    if method == "ln_structured":  # whole output channels: 4 of the 8 of each conv
+        for _, layer in pr2.layers:
+            dead = (layer.weight_mask.flatten(1) == 0).all(1)
+            assert int(dead.sum()) == 4
 
 
 # -- real runs -------------------------------------------------------------------------------

@@ -290,7 +290,7 @@ def _rename_onnx_dims(ir_model: Any, rename: Mapping[str, str]) -> None:
         shape = getattr(value, "shape", None)
         if shape is None:
             return
-        dims = []
+        dims: list[Any] = []
         changed = False
         for d in shape:
             if isinstance(d, ir.SymbolicDim) and d.value and d.value.isdigit():

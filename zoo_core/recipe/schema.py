@@ -298,6 +298,8 @@ class TrainSection(Section):
 PruneModule = Literal["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
                       "ConvTranspose3d", "Linear"]
 
+_DEFAULT_PRUNE_MODULES: list[PruneModule] = ["Conv2d", "Linear"]
+
 
 class PruneSection(Section):
     """``[prune]``: magnitude pruning of one role's model on a schedule over epochs,
@@ -313,7 +315,7 @@ class PruneSection(Section):
     schedule: Literal["cubic", "linear", "constant"] = "cubic"
     n: int = Field(default=2, ge=1, description="ln_structured: the norm of the slices")
     dim: int = Field(default=0, ge=0, description="ln_structured: the weight axis of the slices")
-    modules: list[PruneModule] = Field(default_factory=lambda: ["Conv2d", "Linear"],
+    modules: list[PruneModule] = Field(default_factory=lambda: _DEFAULT_PRUNE_MODULES.copy(),
                                        min_length=1)
     exclude: list[str] = Field(default_factory=list, description="fnmatch patterns of names")
     keep_last: bool = True
