@@ -77,6 +77,14 @@ def decoder_plan(reductions: Sequence[int]) -> list[float]:
     return targets
 
 
+def _ceil_div(size: Any, r: float) -> Any:
+    """ceil(size / r), in integer arithmetic when ``r`` is whole (a symbolic size stays
+    symbolic under torch.export)."""
+    if float(r).is_integer():
+        return -(-size // int(r))
+    return math.ceil(size / r)
+
+
 class UNet(nn.Module):
     """U-Net decoder over a ``features_only`` encoder; logits of the input's size."""
 
@@ -125,7 +133,8 @@ class UNet(nn.Module):
         }
 
     def forward(self, x: Tensor) -> Tensor:
-        h, w = int(x.shape[-2]), int(x.shape[-1])
+        # sizes stay symbolic (no int()), so torch.export keeps height and width dynamic
+        h, w = x.shape[-2], x.shape[-1]
         maps = list(self.encoder(x))
         if self._channels_last:
             maps = [m.permute(0, 3, 1, 2).contiguous() for m in maps]
@@ -134,11 +143,11 @@ class UNet(nn.Module):
         for i, block in enumerate(self.decoder):
             if i < len(skips):
                 skip: Tensor | None = skips[i]
-                size = (int(skips[i].shape[-2]), int(skips[i].shape[-1]))
+                size = (skips[i].shape[-2], skips[i].shape[-1])
             else:
                 skip = None
                 r = self._plan[i]
-                size = (h, w) if r <= 1 else (math.ceil(h / r), math.ceil(w / r))
+                size = (h, w) if r <= 1 else (_ceil_div(h, r), _ceil_div(w, r))
             y = block(y, size, skip)
         return self.head(y)
 

@@ -100,9 +100,11 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
         final: dict[str, Any] = {"event": "final", "epoch": fit.history[-1]["epoch"]
                                  if fit.history else 0, "split": split}
         final.update({f"{split}/{k}": v for k, v in scores.items()})
+        if trainer.pruning is not None:
+            final.update(trainer.pruning.final_record())
         if main:
             _write_results(run, recipe, pipe, params, fit, final, how, split, meter,
-                           device_text)
+                           device_text, trainer.pruning)
         shown = "  ".join(f"{k} {v:.4f}" for k, v in final.items()
                           if isinstance(v, float) and k.startswith(split))
         bar.log(f"[bold green]done[/bold green] {split}: {shown}")
@@ -112,12 +114,14 @@ def run_recipe(recipe: Any, *, out: str | os.PathLike[str] | None = None,
 
 def _write_results(run: RunFolder, recipe: Any, pipe: Any, params: dict[str, int],
                    fit: FitResult, final: dict[str, Any], how: str, split: str, meter: Any,
-                   device: str) -> None:
-    """metrics.jsonl with the final line, curves, the task's files, report.md, and the
-    checkpoint marked finished."""
+                   device: str, pruning: Any) -> None:
+    """metrics.jsonl with the final line, curves, the task's files (and the pruning
+    summary), report.md, and the checkpoint marked finished."""
     run.write_metrics(fit.history, final)
     plots = _curves(run, fit.history, pipe.task)
     section = pipe.task.finish(pipe.ctx, run.path, split, meter)
+    if pruning is not None:
+        section = [*section, *pruning.report_lines(final)]
     from zoo_core.engine import report
 
     text = report.render(

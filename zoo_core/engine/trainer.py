@@ -44,6 +44,7 @@ from zoo_core.engine.context import StopRequested
 from zoo_core.engine.meters import MeanMeter
 from zoo_core.engine.pipeline import Pipeline
 from zoo_core.engine.progress import TrainProgress, format_metrics
+from zoo_core.engine.pruning import attach as attach_pruning
 from zoo_core.engine.rundir import RunFolder
 from zoo_core.engine.seeding import epoch_seed, rng_state, seed_everything, set_rng_state
 from zoo_core.errors import ZooError
@@ -150,6 +151,7 @@ class Trainer:
         ctx.log = progress.log
         ctx.should_stop = lambda: self.stop.requested
         ctx.report_progress = self._setup_progress
+        self.pruning = attach_pruning(self)  # [prune]; None without it
 
     def _setup_progress(self, label: str, done: int, total: int) -> None:
         if done == 0:
@@ -227,6 +229,8 @@ class Trainer:
                         self._restore_optimizers(resume)
                 for schedule in p.schedules.values():
                     schedule.set_epoch(in_phase)
+                if self.pruning is not None and not (start_step and resume is not None):
+                    self.pruning.epoch_start(epoch)
                 if start_step and resume is not None:
                     ranks = resume.get("rng_ranks")
                     set_rng_state(ranks[distributed.rank()] if ranks else resume["rng"])
@@ -451,6 +455,8 @@ class Trainer:
     def _finish_weights(self) -> str:
         from zoo_core.weights.files import load_state_dict
 
+        if self.pruning is not None:  # plain weights from here on, as models/ holds them
+            self.pruning.finish()
         saved = [role for role, spec in self.pipe.specs.items() if spec.save]
         on_disk = all((self.run.model_dir(r) / "model.safetensors").exists() for r in saved)
         if not self.restore_best or self.best.best_epoch is None or not on_disk:

@@ -259,7 +259,11 @@ def _symbol_names(program: Any, input_names: Sequence[str]
         axes: dict[int, str] = {}
         shape: list[Any] = []
         for axis, dim in enumerate(val.shape):
-            if isinstance(dim, torch.SymInt):
+            if isinstance(dim, torch.SymInt) and str(dim).isdigit():
+                # asked to be dynamic, but the model fixed it (int() of a size in its
+                # forward specialises the axis): a static size, not a named axis
+                shape.append(int(str(dim)))
+            elif isinstance(dim, torch.SymInt):
                 sym = str(dim)
                 name = rename.get(sym) or (AXIS_NAMES.get(axis, f"dim{axis}")
                                            + ("" if axis == 0 else suffix))
@@ -275,21 +279,24 @@ def _symbol_names(program: Any, input_names: Sequence[str]
 
 
 def _rename_onnx_dims(ir_model: Any, rename: Mapping[str, str]) -> None:
-    """Give symbolic dimensions readable names (s31 -> batch) in every value's shape."""
-    if not rename:
-        return
+    """Give symbolic dimensions readable names (s31 -> batch) in every value's shape,
+    and make the ones the model fixed to a number ("64") the static sizes they are."""
     import onnx_ir as ir
 
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, rename)) + r")\b")
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, rename)) + r")\b") if rename \
+        else None
 
     def fix(value: Any) -> None:
         shape = getattr(value, "shape", None)
         if shape is None:
             return
-        dims = []
+        dims: list[Any] = []
         changed = False
         for d in shape:
-            if isinstance(d, ir.SymbolicDim) and d.value:
+            if isinstance(d, ir.SymbolicDim) and d.value and d.value.isdigit():
+                dims.append(int(d.value))
+                changed = True
+            elif isinstance(d, ir.SymbolicDim) and d.value and pattern is not None:
                 new = pattern.sub(lambda m: rename[m.group(1)], d.value)
                 changed = changed or new != d.value
                 dims.append(ir.SymbolicDim(new))

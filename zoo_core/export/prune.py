@@ -1,6 +1,7 @@
-"""Pruning helpers over ``torch.nn.utils.prune``, for a later ``[prune]`` recipe
-section (the engine calls :func:`prune_to` at epoch ends with the sparsity
-:func:`sparsity_schedule` gives, then :func:`make_permanent` before saving).
+"""Pruning helpers over ``torch.nn.utils.prune``, which the ``[prune]`` recipe
+section drives (:mod:`zoo_core.engine.pruning` calls :func:`prune_to` at epoch
+starts with the sparsity :func:`sparsity_schedule` gives, then
+:func:`make_permanent` before the final save).
 
 * :func:`prune_to` - global unstructured L1 (the smallest weights of all
   layers together) or structured Ln (whole output channels of each layer, by
@@ -12,10 +13,24 @@ section (the engine calls :func:`prune_to` at epoch ends with the sparsity
 * :func:`make_permanent` - bakes the masks in (``weight_orig``/``weight_mask``
   and the forward pre-hooks removed), so the model saves as plain weights.
 * :func:`sparsity_report` - zeros per layer and overall.
+* :func:`select_layers` - the layers a recipe names (module types, exclusions).
+* :func:`reparametrise` - the ``weight_orig``/``weight_mask`` form with an all-ones
+  mask, so that a state dict saved mid-pruning loads into a fresh model.
+
+Two things torch's functions leave to the caller are done here. The scores
+are the *effective* weights (``weight_orig * weight_mask``): torch would use
+the ``weight`` attribute, which is only refreshed by a forward pass, so it may
+be one optimizer step old, or the freshly built model's after a checkpoint was
+loaded. And a module's parameter order is kept (``weight_orig`` takes
+``weight``'s place, and ``weight`` takes it back when the mask is made
+permanent): an optimizer built from ``model.parameters()`` after pruning
+started then lists the same tensors in the same order as one built before,
+so its saved state (which torch keys by position) loads back correctly.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +44,10 @@ from zoo_core.errors import ZooError
 METHODS = ("global_l1", "ln_structured")
 SCHEDULES = ("constant", "linear", "cubic")
 PRUNABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.ConvTranspose2d)
+#: the module types a recipe may name (``prune.modules``)
+MODULE_TYPES: dict[str, type[nn.Module]] = {
+    t.__name__: t for t in (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d,
+                            nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear)}
 
 
 def default_layers(model: nn.Module, *, skip_last_linear: bool = True
@@ -44,9 +63,54 @@ def default_layers(model: nn.Module, *, skip_last_linear: bool = True
     return layers
 
 
+def select_layers(model: nn.Module, types: Iterable[str] = ("Conv2d", "Linear"), *,
+                  exclude: Iterable[str] = (), keep_last: bool = True
+                  ) -> list[tuple[str, nn.Module]]:
+    """Modules of the named ``types`` (keys of :data:`MODULE_TYPES`), in model order,
+    without those whose name matches an ``exclude`` pattern (fnmatch: ``"head.*"``)
+    and, with ``keep_last``, without the last one (a classifier or an output
+    convolution, which has the fewest weights per decision)."""
+    classes = tuple(MODULE_TYPES[t] for t in types)
+    patterns = list(exclude)
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, classes)
+              and not any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    return layers[:-1] if keep_last and layers else layers
+
+
 def _mask(module: Any) -> torch.Tensor:
     mask = getattr(module, "weight_mask", None)
     return mask if mask is not None else torch.ones_like(module.weight)
+
+
+def _effective(module: Any) -> torch.Tensor:
+    """The weights the module computes with now (not the cached ``weight`` attribute)."""
+    orig = getattr(module, "weight_orig", None)
+    if orig is None:
+        return module.weight.detach()
+    return (orig * module.weight_mask).detach()
+
+
+def _keep_order(module: nn.Module, before: list[str], name: str = "weight") -> None:
+    """Put ``name`` / ``name_orig`` (whichever exists) where ``name`` was in ``before``."""
+    params = module._parameters
+    swap = {name: name + "_orig", name + "_orig": name}
+    order = [k if k in params else swap.get(k, k) for k in before]
+    if set(order) != set(params):
+        return  # parameters came or went in some other way: leave them as they are
+    items = {k: params[k] for k in order}
+    params.clear()
+    params.update(items)
+
+
+def reparametrise(module: nn.Module) -> None:
+    """Give an unpruned module the pruned form (``weight_orig`` and an all-ones
+    ``weight_mask``), keeping its parameter order: a state dict written while the
+    module was pruned then loads into it."""
+    if prune.is_pruned(module):
+        return
+    before = list(module._parameters)
+    prune.identity(module, "weight")
+    _keep_order(module, before)
 
 
 def _check(target: float) -> None:
@@ -70,23 +134,28 @@ def prune_to(model: nn.Module, target: float, *, method: str = "global_l1", n: i
                                          else default_layers(model))
     if not chosen:
         raise ZooError("The model has no convolution or linear layer to prune.")
+    orders = {id(m): list(m._parameters) for _, m in chosen}
     if method == "global_l1":
         total = sum(m.weight.numel() for _, m in chosen)
         already = sum(int((_mask(m) == 0).sum()) for _, m in chosen)
         more = round(target * total) - already
-        if more <= 0:
-            return
-        prune.global_unstructured([(m, "weight") for _, m in chosen],
-                                  pruning_method=prune.L1Unstructured, amount=int(more))
-        return
-    for _, m in chosen:
-        slices = m.weight.shape[dim]
-        mask = _mask(m)
-        other = [d for d in range(mask.ndim) if d != dim]
-        done = int((mask.sum(dim=other) == 0).sum()) if other else int((mask == 0).sum())
-        more = round(target * slices) - done
         if more > 0:
-            prune.ln_structured(m, "weight", amount=int(more), n=n, dim=dim)
+            prune.global_unstructured(
+                [(m, "weight") for _, m in chosen], pruning_method=prune.L1Unstructured,
+                importance_scores={(m, "weight"): _effective(m) for _, m in chosen},
+                amount=int(more))
+    else:
+        for _, m in chosen:
+            slices = m.weight.shape[dim]
+            mask = _mask(m)
+            other = [d for d in range(mask.ndim) if d != dim]
+            done = int((mask.sum(dim=other) == 0).sum()) if other else int((mask == 0).sum())
+            more = round(target * slices) - done
+            if more > 0:
+                prune.ln_structured(m, "weight", amount=int(more), n=n, dim=dim,
+                                    importance_scores=_effective(m))
+    for _, m in chosen:
+        _keep_order(m, orders[id(m)])
 
 
 def sparsity_schedule(target: float, epochs: int, *, start: int = 0, end: int | None = None,
@@ -130,7 +199,9 @@ def make_permanent(model: nn.Module) -> list[str]:
         for pname in [k[:-len("_orig")] for k, _ in list(m.named_parameters(recurse=False))
                       if k.endswith("_orig")]:
             if prune.is_pruned(m):
+                before = list(m._parameters)
                 prune.remove(m, pname)
+                _keep_order(m, before, pname)
                 changed.append(f"{name}.{pname}" if name else pname)
     return changed
 

@@ -72,14 +72,20 @@ def random_inputs(model: nn.Module, data_config: dict[str, Any] | None, batch_si
                   ) -> tuple[torch.Tensor, ...]:
     """Inputs for one batch when there is no real data: the model's
     ``example_input(batch_size)`` if it has one, else a normal image batch shaped
-    by the data config (``size`` overrides its height and width)."""
+    by the data config. ``size`` overrides the height and width of an image batch
+    (an example image is resized to it, so its values keep their range)."""
     import torch
 
     make = getattr(model, "example_input", None)
     if callable(make):
         torch.manual_seed(seed)
         out = make(batch_size)
-        return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+        out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+        if size is not None and len(out) == 1 and out[0].ndim == 4 \
+                and tuple(out[0].shape[-2:]) != tuple(size):
+            out = (torch.nn.functional.interpolate(out[0], size=tuple(size), mode="bilinear",
+                                                   align_corners=False),)
+        return out
     cfg = data_config or {}
     chans, height, width = tuple(cfg.get("input_size") or (3, 224, 224))
     if size is not None:

@@ -47,6 +47,7 @@ from zoo_core.recipe.checks import (
     get_path,
     name_problems,
     plugin_problems,
+    prune_problems,
     resolve_monitors,
     weights_problems,
     weights_status,
@@ -60,6 +61,7 @@ from zoo_core.recipe.schema import (
     EvalSection,
     ModelEntry,
     OptimizerSection,
+    PruneSection,
     RandomResizedCrop,
     Recipe,
     RecipeMeta,
@@ -72,8 +74,8 @@ from zoo_core.recipe.schema import (
 
 __all__ = [
     "AugmentSection", "CheckpointSection", "DataSection", "EarlyStoppingSection",
-    "EvalSection", "ModelEntry", "OptimizerSection", "Problem", "RandomResizedCrop",
-    "Recipe", "RecipeError", "RecipeMeta", "RegularizerSpec", "RoleOptimizer",
+    "EvalSection", "ModelEntry", "OptimizerSection", "Problem", "PruneSection",
+    "RandomResizedCrop", "Recipe", "RecipeError", "RecipeMeta", "RegularizerSpec", "RoleOptimizer",
     "ScheduleSection", "TrainSection", "load_and_validate", "load_recipe", "load_resolved",
     "parse_override", "recipe_class", "recipe_from_dict", "task_of", "validate_recipe",
     "weights_status",
@@ -350,6 +352,7 @@ def validate_recipe(recipe: Recipe, *, strict: bool = False) -> list[Problem]:
             problems += weights_problems(ref)
     problems += data_problems(recipe.data.dataset, recipe.data.root, recipe.data.download)
     problems += plugin_problems(recipe, task)
+    problems += prune_problems(recipe, task)
     if strict:
         problems = [p.as_error() if p.level == "warning" else p for p in problems]
     return problems

@@ -416,6 +416,30 @@ def _dataset_attr(dataset: Any, attr: str) -> Any:
         return None
 
 
+def prune_problems(recipe: Any, task: Any) -> list[Problem]:
+    """``[prune]`` against the task and ``train.epochs`` (which a task may set, e.g.
+    from its stages): the role exists, and pruning ends within the run."""
+    section = getattr(recipe, "prune", None)
+    if section is None:
+        return []
+    problems = []
+    roles = task.roles
+    if section.role is not None and section.role not in roles:
+        problems.append(Problem("prune.role", (
+            f"task {task.name!r} has no model role {section.role!r}."
+            f"{suggestion(section.role, roles)} Its roles: {', '.join(roles) or 'none'}.")))
+    epochs = int(recipe.train.epochs)
+    for key in ("start_epoch", "end_epoch"):
+        value = getattr(section, key)
+        if value is not None and value > epochs:
+            problems.append(Problem(f"prune.{key}", (
+                f"{key} = {value}, but the run has {epochs} epochs (train.epochs); epochs "
+                f"count from 1, so use at most {epochs}, and leave epochs after end_epoch "
+                "for fine-tuning.")))
+            break  # end_epoch >= start_epoch: one message is enough
+    return problems
+
+
 def plugin_problems(recipe: Any, task: Any) -> list[Problem]:
     """What the task's and the data set's own ``check_recipe(recipe)`` report."""
     from zoo_core.plugins import registry

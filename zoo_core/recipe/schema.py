@@ -9,6 +9,7 @@ One language for every task::
     [train]               epochs, batch size, precision, callbacks, regularizers
     [task]                whatever the task declares
     [eval]                split, batch size
+    [prune]               optional: prune one role's model during training
 
 A task adds its own sections (its ``Options`` model becomes ``[task]``; it may
 add tables such as classification's short form ``[model]`` and extend a core
@@ -307,6 +308,44 @@ class TrainSection(Section):
         return v
 
 
+# --- [prune] ----------------------------------------------------------------
+
+#: torch.nn module types ``prune.modules`` may name (zoo_core.export.prune.MODULE_TYPES)
+PruneModule = Literal["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+                      "ConvTranspose3d", "Linear"]
+
+_DEFAULT_PRUNE_MODULES: list[PruneModule] = ["Conv2d", "Linear"]
+
+
+class PruneSection(Section):
+    """``[prune]``: magnitude pruning of one role's model on a schedule over epochs,
+    fine-tuned in the same run; the masks are made permanent before the final save.
+    Epochs count from 1; pruning acts at the start of ``start_epoch`` .. ``end_epoch``."""
+
+    role: str | None = Field(default=None, description="None: the task's main role")
+    method: Literal["global_l1", "ln_structured"] = "global_l1"
+    amount: float = Field(..., ge=0.0, lt=1.0, description="target sparsity")
+    start_epoch: int = Field(default=1, ge=1)
+    #: None: start_epoch (prune once, then fine-tune)
+    end_epoch: int | None = Field(default=None, ge=1)
+    schedule: Literal["cubic", "linear", "constant"] = "cubic"
+    n: int = Field(default=2, ge=1, description="ln_structured: the norm of the slices")
+    dim: int = Field(default=0, ge=0, description="ln_structured: the weight axis of the slices")
+    modules: list[PruneModule] = Field(default_factory=lambda: _DEFAULT_PRUNE_MODULES.copy(),
+                                       min_length=1)
+    exclude: list[str] = Field(default_factory=list, description="fnmatch patterns of names")
+    keep_last: bool = True
+
+    @model_validator(mode="after")
+    def _epochs_ordered(self) -> PruneSection:
+        if self.end_epoch is None:
+            self.end_epoch = self.start_epoch
+        if self.end_epoch < self.start_epoch:
+            raise ValueError(f"end_epoch = {self.end_epoch} comes before start_epoch = "
+                             f"{self.start_epoch}; pruning runs from start_epoch to end_epoch")
+        return self
+
+
 # --- [eval] -----------------------------------------------------------------
 
 
@@ -337,6 +376,8 @@ class Recipe(Section):
     optimizers: dict[str, RoleOptimizer] = Field(default_factory=dict)
     train: TrainSection = Field(default_factory=TrainSection)
     eval: EvalSection = Field(default_factory=EvalSection)
+    #: optional: None (no table) prunes nothing
+    prune: PruneSection | None = None
     #: the task's own section; the task's recipe class replaces this with its Options
     task: dict[str, Any] = Field(default_factory=dict)
     #: read by `zoo sweep` (zoo_core.sweep.spec checks it); `zoo run` ignores it

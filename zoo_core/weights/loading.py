@@ -393,13 +393,30 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def effective_state_dict(model: nn.Module) -> dict[str, Any]:
+    """``model.state_dict()`` with torch's pruning re-parametrisation folded in: a
+    layer pruned with ``torch.nn.utils.prune`` (``weight_orig`` + ``weight_mask``)
+    is written as the weight it computes with (``weight``), where ``weight`` was,
+    so a model saved mid-pruning loads into the plain architecture."""
+    state = model.state_dict()
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        base = key[:-len("_orig")] if key.endswith("_orig") else None
+        if base is not None and base + "_mask" in state:
+            out[base] = (value * state[base + "_mask"]).detach()
+        elif not (key.endswith("_mask") and key[:-len("_mask")] + "_orig" in state):
+            out[key] = value
+    return out
+
+
 def save_model(folder: str | Path, model: nn.Module, config: Mapping[str, Any]) -> None:
     """Write ``config.json`` + ``model.safetensors`` into ``folder``, each atomically.
 
     ``config`` follows contract A: ``architecture``, ``num_classes``,
     ``pretrained_cfg``, optional ``label_names``, and a ``zoo`` object with
     the ``builder`` that :func:`load_model` uses. Missing ``num_classes`` and
-    ``pretrained_cfg`` are filled in from the model.
+    ``pretrained_cfg`` are filled in from the model. A pruned model is written
+    with its effective weights (:func:`effective_state_dict`), never its masks.
     """
     from zoo_core.nn.modules import data_config
 
@@ -417,7 +434,7 @@ def save_model(folder: str | Path, model: nn.Module, config: Mapping[str, Any]) 
             cfg["pretrained_cfg"]["num_classes"] = cfg["num_classes"]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_safetensors(model.state_dict(), folder / "model.safetensors")
+    save_safetensors(effective_state_dict(model), folder / "model.safetensors")
     with atomic_open(folder / "config.json") as fh:
         json.dump(_jsonable(cfg), fh, indent=2)
         fh.write("\n")
