@@ -12,7 +12,7 @@ The autoencoder and the classifiers share the split (split_seed 0): the
 autoencoder trains on the training digits without their labels and never sees
 the test digits.
 
-    .venv/bin/python benchmarks/dae_digits.py [--seeds 0 1 2] [--encoder RUN/encoder]
+    .venv/bin/python benchmarks/dae_digits.py [--seeds 0 1 2] [--encoder RUN/models/encoder]
 """
 
 from __future__ import annotations
@@ -61,12 +61,13 @@ def main() -> int:
         print(f"digits_dae ({split}): PSNR {final[f'{split}/psnr']:.2f} dB vs noisy "
               f"{final[f'{split}/noisy_psnr']:.2f} dB: gain {final[f'{split}/psnr_gain']:+.2f} "
               f"dB ({seconds:.0f} s)", flush=True)
-        encoder = work / "dae" / "encoder"
+        encoder = work / "dae" / "models" / "encoder"
     runs: dict[str, list[float]] = {"transferred": [], "random": []}
     for seed in args.seeds:
-        for name, weights in (("transferred", str(encoder)), ("random", "none")):
+        for name, weights in (("transferred", "default"), ("random", "none")):
             final, seconds = run("digits_dae_transfer.toml",
-                                 [f"recipe.seed={seed}", f"model.weights={weights}"],
+                                 [f"recipe.seed={seed}", f"model.backbone={encoder}",
+                                  f"model.weights={weights}"],
                                  work / f"{name}_{seed}")
             runs[name].append(final["test/top1"])
             print(f"  seed {seed} {name:11s}: test top-1 {final['test/top1']:.4f} "

@@ -14,6 +14,8 @@ from tests._recipe_helpers import MINIMAL, toy_plugin, write  # noqa: F401 (fixt
 from zoo_core.cli import cli
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
+# recipes whose [model] backbone is the folder an earlier run writes, with its architecture
+BACKBONE_FROM_EARLIER_RUN = {"digits_dae_transfer": "conv_encoder"}
 
 
 def validate(*args: str):
@@ -101,6 +103,16 @@ def test_shipped_recipes_validate(recipe, tmp_path):
     # a recipe that starts from an earlier run names that run's model folder, as a
     # placeholder too: give it one (tests/_engine_helpers.earlier_run_models)
     earlier = earlier_run_models(tomllib.loads(recipe.read_text()), tmp_path)
+    if recipe.stem in BACKBONE_FROM_EARLIER_RUN:
+        assert res.exit_code == 2 and "is not a saved-model folder" in res.stderr, res.output
+        from zoo_core.api import create, save_model
+
+        arch = BACKBONE_FROM_EARLIER_RUN[recipe.stem]
+        folder = tmp_path / "earlier_backbone"
+        save_model(folder, create("backbone", arch, num_classes=0),
+                   {"architecture": arch, "num_classes": 0})
+        earlier += ["--set", f'model.backbone="{folder}"']
+        res = validate(recipe, *earlier)
     if res.exit_code == 2 and "data.root: folder " in res.stderr:
         problems = 1 + len(earlier) // 2
         assert f"has {problems} problem{'s' if problems > 1 else ''}:" in res.stderr, res.stderr

@@ -116,14 +116,15 @@ def test_run_exports_the_encoder_and_a_classifier_starts_from_it(tmp_path):
     assert final["split"] == "test"
     assert {"test/psnr", "test/noisy_psnr", "test/psnr_gain", "test/mse"} <= set(final)
     report = (out / "report.md").read_text()
-    assert "Denoising gain" in report and "encoder/" in report
+    assert "Denoising gain" in report and "models/encoder/" in report
     # the encoder is a backbone folder; the trained autoencoder's tensors, unchanged
     from zoo_core.weights import load_model
 
-    encoder = load_model(out / "encoder").model
+    encoder = load_model(out / "models" / "encoder").model
     trained = load_model(out / "models" / "net").model.encoder
     assert all(torch.equal(encoder.state_dict()[k], v) for k, v in trained.state_dict().items())
-    # the encoder's own cfg (widths...) is not the registry default: [models.net] gives it
+    # the folder is the backbone's name: its config.json brings the encoder's own cfg
+    # (widths..., not the registry default) and its weights
     clf = write_recipe(tmp_path / "clf.toml", f"""
         [recipe]
         name = "transfer"
@@ -137,9 +138,8 @@ def test_run_exports_the_encoder_and_a_classifier_starts_from_it(tmp_path):
         subset_per_class = 2
         num_workers = 0
         [models.net]
-        name = "conv_encoder"
-        weights = "{out / 'encoder'}"
-        cfg = {{ in_chans = 1, widths = [8, 16], latent_channels = 8 }}
+        name = "{out / 'models' / 'encoder'}"
+        cfg = {{ in_chans = 1 }}
         [train]
         epochs = 1
         batch_size = 8
@@ -174,10 +174,10 @@ def test_shipped_digits_recipes_run(tmp_path):
     result = cli("run", str(RECIPES / "digits_dae.toml"), "--out", str(out), "--no-progress",
                  "--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=2")
     assert result.exit_code == 0, result.output
-    assert (out / "encoder" / "model.safetensors").is_file()
+    assert (out / "models" / "encoder" / "model.safetensors").is_file()
     result = cli("run", str(RECIPES / "digits_dae_transfer.toml"), "--out",
                  str(tmp_path / "transfer"), "--no-progress", "--set",
-                 f"model.weights={out / 'encoder'}", "--set", "train.epochs=1")
+                 f"model.backbone={out / 'models' / 'encoder'}", "--set", "train.epochs=1")
     assert result.exit_code == 0, result.output
     assert "train 100," in result.output  # 10 labels per class
 
@@ -186,4 +186,5 @@ def test_shipped_digits_recipes_validate(tmp_path):
     assert cli("validate", str(RECIPES / "digits_dae.toml")).exit_code == 0
     missing = cli("validate", str(RECIPES / "digits_dae_transfer.toml"))
     # the transfer recipe needs the denoising run's encoder, and says so
-    assert missing.exit_code == 2 and "runs/digits_dae/encoder" in missing.output
+    assert missing.exit_code == 2 and "runs/digits_dae/models/encoder is not a saved-model " \
+        "folder" in missing.output

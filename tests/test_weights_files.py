@@ -293,3 +293,19 @@ def test_basicsr_checkpoints_unwrap_their_ema_weights(tmp_path):
     torch.save({"params_ema": {"conv.weight": torch.ones(2)},
                 "params": {"conv.weight": torch.zeros(2)}}, path)
     assert torch.equal(load_state_dict(path)["conv.weight"], torch.ones(2))
+
+
+def test_a_saved_model_folder_is_a_model_name(tmp_path: Path) -> None:
+    """As timm's ``local-dir:``: the folder's config.json says what to build; "default"
+    loads its weights, "none" builds the same architecture from random init."""
+    model = timm_model(num_classes=4)
+    folder = tmp_path / "runs" / "x" / "models" / "net"
+    save_model(folder, model, {"architecture": ARCH, "num_classes": 4})
+    own = create_model("backbone", str(folder), weights="default")
+    assert same_tensors(own.model.state_dict(), model.state_dict())
+    assert own.model.pretrained_cfg["architecture"] == ARCH
+    assert own.lock[0]["sha256"] and own.lock[0]["uri"].endswith("model.safetensors")
+    fresh = create_model("backbone", str(folder), weights="none", num_classes=2)
+    assert fresh.model.get_classifier().out_features == 2 and not fresh.lock
+    with pytest.raises(WeightsError, match="is not a saved-model folder"):
+        create_model("backbone", str(tmp_path / "runs" / "y" / "models" / "net"), weights="none")

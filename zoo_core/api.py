@@ -123,6 +123,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     # weights
     **{n: ("zoo_core.weights", n) for n in (
         "create_model", "load_model", "save_model", "LoadedModel")},
+    "names_own_config": ("zoo_core.weights.uris", "names_own_config"),
     # files
     "atomic_open": ("zoo_core.atomic", "atomic_open"),
     "atomic_path": ("zoo_core.atomic", "atomic_path"),

@@ -39,6 +39,7 @@ from zoo_core.api import (
     SupervisedTask,
     TaskData,
     decay_groups,
+    names_own_config,
 )
 from zoo_core.errors import DataError, ZooError
 from zoo_core.nn import add_input_dropout
@@ -54,7 +55,7 @@ class PredictOptions(BaseModel):
 def _architecture(name: str, model: nn.Module) -> str:
     """The registry name of the backbone (what timm calls the architecture)."""
     pretrained = getattr(model, "pretrained_cfg", None) or {}
-    if name.startswith("hf://"):
+    if names_own_config(name):
         arch = pretrained.get("architecture")
         if not arch:
             raise ZooError(f"Cannot tell which architecture {name} holds: its config.json "

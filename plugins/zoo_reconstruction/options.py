@@ -82,4 +82,4 @@ class ReconstructionOptions(Strict):
                               description="epochs between grids (0: only the last)")
     sample_seed: int = Field(default=0, ge=0, description="seed of the grids' noise")
     export_encoder: bool = Field(default=True,
-                                 description="write the encoder to RUN/encoder/ at the end")
+                                 description="write the encoder to RUN/models/encoder/ at the end")

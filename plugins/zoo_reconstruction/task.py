@@ -8,8 +8,8 @@ seed, so every epoch sees the same noisy inputs, and reports the
 reconstruction's PSNR/MSE beside the noisy input's (the baseline a denoiser
 must beat) and their difference, ``psnr_gain``. Artifacts: noisy |
 reconstruction | clean grids of fixed validation images. At the end the
-encoder is exported to ``RUN/encoder/`` as a backbone folder, so a
-classification recipe starts from it (``weights = "RUN/encoder"``).
+encoder is saved to ``RUN/models/encoder/`` as a backbone folder, so a
+classification recipe starts from it (``backbone = "RUN/models/encoder"``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from zoo_reconstruction.options import ReconstructionOptions
 
 #: filled from the data: a recipe's cfg may not set them
 RESERVED = ("in_chans", "image_size")
-ENCODER_DIR = "encoder"
+ENCODER_ROLE = "encoder"  # saved beside the trained roles, in models/encoder/
 
 
 class PredictOptions(BaseModel):
@@ -294,14 +294,15 @@ class ReconstructionTask(SupervisedTask):
             lines += ["", f"Denoising gain: {s['psnr_gain']:+.2f} dB PSNR over the noisy input."]
         model = ctx.models[self.main_role]
         if self.options.export_encoder and getattr(model, "encoder_name", None):
+            from zoo_core.weights.saved import MODELS_DIR
             from zoo_reconstruction.transfer import encoder_config, export_encoder
 
-            target = folder / ENCODER_DIR
+            target = folder / MODELS_DIR / ENCODER_ROLE
             export_encoder(model, target)
             arch = encoder_config(model)["architecture"]
-            lines += ["", f"The encoder is in `{ENCODER_DIR}/` (a `{arch}` backbone). Start a "
-                      f"classification recipe from it with `[model] backbone = \"{arch}\"`, "
-                      f"`weights = \"{target}\"` (and the encoder's `in_chans`)."]
+            lines += ["", f"The encoder is in `{MODELS_DIR}/{ENCODER_ROLE}/` (a `{arch}` "
+                      "backbone). Start a classification recipe from it with `[model] "
+                      f"backbone = \"{target}\"`."]
         grids = sorted((folder / "artifacts").glob("reconstructions_epoch*.png"))
         if grids:
             what = "noisy | reconstruction | clean" if meter.noisy is not None \

@@ -219,7 +219,9 @@ class SegmentationTask(SupervisedTask):
         from zoo_core.plugins import registry
 
         ref = self.model_refs(recipe).get(self.main_role)
-        if ref is None or ref.name.startswith("hf://"):
+        from zoo_core.api import names_own_config
+
+        if ref is None or names_own_config(ref.name):
             return None
         entry = recipe.models.get(self.main_role)
         try:

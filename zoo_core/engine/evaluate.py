@@ -59,7 +59,11 @@ def open_saved(path: str | os.PathLike[str], device: torch.device, role: str | N
     run = run_of(folder)
     if folder.parent.name == MODELS_DIR and run is not None:
         names = roles_in(run) if every_role else [folder.name]
-        return run, {name: _load(run / MODELS_DIR / name, device) for name in names}
+        loaded = {name: _load(run / MODELS_DIR / name, device) for name in names}
+        # the task's roles; a model a task exports beside them (an autoencoder's
+        # encoder, a plain backbone folder) names no task and is no role of the run
+        trained = {name: s for name, s in loaded.items() if s.task_name}
+        return run, trained or loaded
     saved = _load(folder, device)
     task = _task_named(saved.task_name)
     return run, {task.main_role if task is not None else "model": saved}

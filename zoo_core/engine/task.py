@@ -136,7 +136,9 @@ def default_weights(kind: str, name: str, weights: str | None) -> str:
     has pretrained weights (``"default"``) and random initialisation (``"none"``) when not."""
     if weights is not None:
         return weights
-    if name.startswith("hf://"):
+    from zoo_core.weights.uris import names_own_config
+
+    if names_own_config(name):
         return "default"
     from zoo_core.errors import ZooError
     from zoo_core.plugins import registry

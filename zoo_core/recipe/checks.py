@@ -104,10 +104,20 @@ def _cfg_problems(component: Any, cfg: Mapping[str, Any], path: str,
 def model_name_problems(kind: str, name: Any, weights: Any, path: str,
                         weights_path: str) -> list[Problem]:
     """A model name of ``kind`` (``arch``, ``arch.tag``, ``plugin:arch``; ``hf://`` names
-    are checked when loaded) and a weights value naming a tag of it."""
-    from zoo_core.weights.uris import is_uri
+    are checked when loaded; a saved-model folder must be one) and a weights value
+    naming a tag of it."""
+    from zoo_core.weights.uris import is_model_path, is_uri
 
     problems: list[Problem] = []
+    if isinstance(name, str) and is_model_path(name):
+        from zoo_core.weights.saved import is_model_folder
+
+        if not is_model_folder(Path(name).expanduser()):
+            problems.append(Problem(path, (
+                f"{name} is not a saved-model folder (config.json + model.safetensors); a "
+                f"{kind} name with a '/' is one. Train the run that writes it first, or fix "
+                "the path.")))
+        return problems
     if not isinstance(name, str) or name.startswith("hf://"):
         return problems
     resolved = _lookup(kind, name, path, problems)
@@ -133,8 +143,9 @@ def component_cfg_problems(kind: str, name: Any, cfg: Any, path: str,
     """The keys of ``cfg`` against the factory of ``name`` (unknown names are reported
     elsewhere)."""
     from zoo_core.plugins import registry
+    from zoo_core.weights.uris import names_own_config
 
-    if not isinstance(name, str) or name.startswith("hf://") or not isinstance(cfg, Mapping):
+    if not isinstance(name, str) or names_own_config(name) or not isinstance(cfg, Mapping):
         return []
     try:
         component = registry().get(kind, name).component
@@ -244,17 +255,19 @@ def _weights_need(ref: Any) -> _Need | None:
     """
     from zoo_core.plugins import registry
     from zoo_core.weights import weights_source
-    from zoo_core.weights.uris import is_uri, parse_hf
+    from zoo_core.weights.uris import is_uri, names_own_config, parse_hf
 
     if ref.weights == "none":
         return None
-    if ref.name.startswith("hf://"):
-        parse_hf(ref.name)
+    if names_own_config(ref.name):
+        if ref.name.startswith("hf://"):
+            parse_hf(ref.name)
         if ref.weights == "default":
             return _Need(ref.name, None, ref.name)
         if not is_uri(ref.weights):
-            raise ZooError(f"an hf:// model has no weight tags; weights = "
-                           f"{ref.weights!r} should be \"default\", \"none\" or a URI")
+            raise ZooError(f"{ref.name} names its own weights and has no weight tags; "
+                           f"weights = {ref.weights!r} should be \"default\", \"none\" or "
+                           "a URI")
     if is_uri(ref.weights):
         return _Need(ref.weights, None, ref.weights)
     resolved = registry().get(ref.kind, ref.name)

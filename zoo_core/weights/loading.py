@@ -22,7 +22,7 @@ from zoo_core.errors import UnknownNameError, WeightsError
 from zoo_core.weights.files import load_state_dict, save_safetensors
 from zoo_core.weights.hub import hub_repo_config
 from zoo_core.weights.sources import _NO_WEIGHTS, _lock_entry, resolve, weights_source
-from zoo_core.weights.uris import offline_from_env
+from zoo_core.weights.uris import names_own_config, offline_from_env
 from zoo_core.weights.urls import resolve_local
 
 if TYPE_CHECKING:
@@ -284,7 +284,11 @@ def _build_from_config(config: Mapping[str, Any], *, kind: str | None = None,
             f"{where} names the architecture {arch!r}, which no installed plugin provides. "
             f"{exc} Install the plugin that provides it."
         ) from None
-    return component.create(**kwargs)
+    model = component.create(**kwargs)
+    pretrained = getattr(model, "pretrained_cfg", None)
+    if isinstance(pretrained, dict):  # as timm's models say, so the next save says it too
+        pretrained.setdefault("architecture", component.name)
+    return model
 
 
 
@@ -293,13 +297,13 @@ def create_model(kind: str, name: str, *, weights: str | bool | None = None,
                  **cfg: Any) -> LoadedModel:
     """Build ``name`` of ``kind`` and load the weights asked for.
 
-    ``name``: ``arch``, ``arch.tag``, ``plugin:arch`` or ``hf://org/repo`` (a
-    timm-format or zoo model repo). ``weights``: None/False/"none" -> random
-    init; True/"default" -> the tag in ``name`` or the default tag (for an
-    ``hf://`` name: that repo's weights); a tag name; or a weights URI.
+    ``name``: ``arch``, ``arch.tag``, ``plugin:arch``, ``hf://org/repo`` (a
+    timm-format or zoo model repo) or a saved-model folder (a path). ``weights``:
+    None/False/"none" -> random init; True/"default" -> the tag in ``name`` or the
+    default tag (for a repo or folder: its own weights); a tag name; or a weights URI.
     """
     offline = offline_from_env() if offline is None else offline
-    if name.startswith("hf://"):
+    if names_own_config(name):
         return _create_from_repo(kind, name, weights, num_classes, offline, cfg)
     from zoo_core.plugins import registry
 
@@ -344,7 +348,8 @@ def _factory_params(comp: Component) -> set[str]:
 
 def _create_from_repo(kind: str, uri: str, weights: str | bool | None, num_classes: int | None,
                       offline: bool, cfg: dict[str, Any]) -> LoadedModel:
-    """``hf://org/repo`` as a model name, as timm's ``hf-hub:`` prefix."""
+    """``hf://org/repo`` or a saved-model folder as a model name, as timm's ``hf-hub:``
+    and ``local-dir:`` prefixes."""
     from zoo_core.plugins import registry
 
     own = weights is True or (isinstance(weights, str) and weights.strip().lower() == "default")
@@ -358,10 +363,12 @@ def _create_from_repo(kind: str, uri: str, weights: str | bool | None, num_class
                 "Use it as the weights of a named backbone instead: "
                 f"backbone = '<arch>', weights = '{uri}'."
             )
-    else:
+    elif uri.startswith("hf://"):
         config, cfg_lock = hub_repo_config(uri, offline)
         lock.append(cfg_lock)
         rw = None
+    else:  # a folder: its config.json says what to build, its weights stay unread
+        config, rw = _folder_config(uri), None
     model = _build_from_config(config, kind=kind, num_classes=num_classes,
                                where=f"{uri} config.json", **cfg)
     report: dict[str, Any] = {}
@@ -379,6 +386,16 @@ def _create_from_repo(kind: str, uri: str, weights: str | bool | None, num_class
         lock.append(_lock_entry(rw))
     data_cfg = _data_config(model, config.get("pretrained_cfg"))
     return LoadedModel(model=model, data_config=data_cfg, lock=lock, report=report)
+
+
+def _folder_config(folder: str) -> dict[str, Any]:
+    from zoo_core.weights.saved import is_model_folder, read_config
+
+    path = Path(folder).expanduser()
+    if not is_model_folder(path):
+        raise WeightsError(f"{folder} is not a saved-model folder: config.json and "
+                           "model.safetensors are expected in it.")
+    return read_config(path)
 
 
 # -- the saved-model folder ------------------------------------------------------------

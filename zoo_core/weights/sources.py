@@ -14,7 +14,7 @@ from zoo_core.errors import UnknownNameError, WeightsError, ZooError, suggestion
 from zoo_core.types import ResolvedWeights, WeightTag
 from zoo_core.weights.files import check_safetensors, sha256_file, sha256_matches
 from zoo_core.weights.hub import hub_repo_config, resolve_hf
-from zoo_core.weights.uris import is_uri, offline_from_env, parse_hf, scheme_of
+from zoo_core.weights.uris import is_model_path, is_uri, offline_from_env, parse_hf, scheme_of
 from zoo_core.weights.urls import resolve_local, resolve_url
 
 if TYPE_CHECKING:
@@ -204,6 +204,8 @@ def pull_recipe(path: str | Path, *, offline: bool | None = None) -> list[Resolv
     weights = model.get("weights", "default")
     if not backbone:
         return []
+    if is_model_path(str(backbone)) and weights in (True, "default"):
+        return [resolve(str(backbone), offline=offline)]  # the folder's own file, checked
     if isinstance(weights, str) and weights.strip().lower() in _NO_WEIGHTS:
         if str(backbone).startswith("hf://"):
             # random init still needs the repo's config.json to know the architecture

@@ -152,6 +152,19 @@ def parse_hf(uri: str) -> HubRef:
     return HubRef(repo_id, revision, filename)
 
 
+def is_model_path(name: str) -> bool:
+    """A model *name* that is a saved-model folder (``runs/dae/models/encoder``, ``./m``,
+    ``~/m``), as opposed to a registry name (``arch``, ``arch.tag``, ``plugin:arch``),
+    which never holds a slash, or an ``hf://`` repo."""
+    return "://" not in name and ("/" in name or os.sep in name or name.startswith(("~", ".")))
+
+
+def names_own_config(name: str) -> bool:
+    """A model name that carries its own config.json: ``hf://org/repo`` or a saved-model
+    folder (timm's ``hf-hub:`` and ``local-dir:`` names)."""
+    return name.startswith("hf://") or is_model_path(name)
+
+
 def is_uri(value: str) -> bool:
     """A weights URI or a path, as opposed to a tag name."""
     return "://" in value or value.startswith(("/", "./", "../", "~")) or \
