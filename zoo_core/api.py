@@ -115,10 +115,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     **{n: ("zoo_core.data.sources", n) for n in (
         "Source", "LabelledSource", "ArraySource", "SubsetSource", "DatasetSplits",
         "open_image")},
-    **{n: ("zoo_core.data.dataset", n) for n in ("SampleDataset", "collate", "batch_size")},
+    **{n: ("zoo_core.data.dataset", n) for n in (
+        "SampleDataset", "collate", "batch_size", "image_datasets")},
     **{n: ("zoo_core.data.transforms", n) for n in (
         "for_sample", "eval_transform", "train_transform", "resolve_data_config",
-        "image_mode", "to_float_image")},
+        "image_mode", "image_channels", "to_float_image")},
     **{n: ("zoo_core.data.imagefolder", n) for n in ("scan_images", "scan_image_folder")},
     # weights
     **{n: ("zoo_core.weights", n) for n in (

@@ -39,6 +39,7 @@ from zoo_core.api import (
     SupervisedTask,
     TaskData,
     decay_groups,
+    image_datasets,
     names_own_config,
 )
 from zoo_core.errors import DataError, ZooError
@@ -249,27 +250,12 @@ class ClassificationTask(SupervisedTask):
         return data
 
     def datasets(self, data: TaskData, specs: Mapping[str, Any], ctx: Any) -> dict[str, Any]:
-        from zoo_core.data.dataset import SampleDataset
-        from zoo_core.data.transforms import (
-            eval_transform,
-            for_sample,
-            image_mode,
-            is_deterministic,
-            train_transform,
-        )
+        from zoo_core.data.transforms import is_deterministic
 
-        data_config = specs[self.main_role].data_config
         augment = self.recipe.data.augment
         self.deterministic = is_deterministic(augment)
-        mode = image_mode(data_config)
-        out = {}
-        for split, source in data.splits.items():
-            train = split == "train"
-            tf = train_transform(data_config, augment) if train else eval_transform(data_config)
-            out[split] = SampleDataset(source, for_sample(tf, mode),
-                                       random=train and not self.deterministic,
-                                       seed=self.recipe.recipe.seed)
-        return out
+        return image_datasets(data.splits, specs[self.main_role].data_config, augment,
+                              seed=self.recipe.recipe.seed)
 
     # -- the model ---------------------------------------------------------------------------
     def build_model(self, backbone: str, num_classes: int, head: str = "linear",

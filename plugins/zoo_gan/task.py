@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from zoo_core.api import Direction, Meter, ModelSpec, Role, Task, TaskData
+from zoo_core.api import Direction, Meter, ModelSpec, Role, Task, TaskData, image_channels
 from zoo_core.errors import ZooError
 from zoo_gan.options import GanOptions
 
@@ -177,7 +177,7 @@ class GanTask(Task):
             self.channels = int(cfg.get("channels", 3))
             self.image_size = int(cfg.get("image_size", 64))
         else:
-            self.channels = 1 if getattr(first, "mode", "RGB") in ("L", "1", "I", "F") else 3
+            self.channels = image_channels(first)
             self.image_size = int(self.recipe.data.image_size or 64)
         self.num_classes = len(raw.classes) if self.options.conditional else 0
         return TaskData(dict(raw.splits), raw.name, list(raw.classes), list(raw.notes))
@@ -189,33 +189,11 @@ class GanTask(Task):
                 "interpolation": "bilinear", "crop_pct": 1.0, "crop_mode": "center"}
 
     def datasets(self, data: TaskData, specs: Mapping[str, Any], ctx: Any) -> dict[str, Any]:
-        from zoo_core.data.dataset import SampleDataset
-        from zoo_core.data.transforms import (
-            eval_transform,
-            for_sample,
-            is_deterministic,
-            train_transform,
-        )
+        from zoo_core.api import image_datasets
 
-        cfg = self.data_config()
-        mode = "L" if self.channels == 1 else "RGB"
-        augment = self.recipe.data.augment
-        random = not is_deterministic(augment)
-        keep_label = self.num_classes > 0
-
-        def drop_label(tf: Any) -> Any:
-            def apply(sample: dict[str, Any]) -> dict[str, Any]:
-                out = tf(sample)
-                return out if keep_label else {"image": out["image"]}
-            return apply
-
-        out = {}
-        for split, source in data.splits.items():
-            train = split == "train"
-            tf = train_transform(cfg, augment) if train else eval_transform(cfg)
-            out[split] = SampleDataset(source, drop_label(for_sample(tf, mode)),
-                                       random=train and random, seed=self.recipe.recipe.seed)
-        return out
+        keys = ("image", "label") if self.num_classes > 0 else ("image",)
+        return image_datasets(data.splits, self.data_config(), self.recipe.data.augment,
+                              seed=self.recipe.recipe.seed, keys=keys)
 
     # -- models ------------------------------------------------------------------------------
     def build_models(self, data: TaskData, ctx: Any) -> dict[str, ModelSpec]:

@@ -22,7 +22,15 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
-from zoo_core.engine.task import Direction, Meter, ModelSpec, Role, SupervisedTask, TaskData
+from zoo_core.api import (
+    Direction,
+    Meter,
+    ModelSpec,
+    Role,
+    SupervisedTask,
+    TaskData,
+    image_channels,
+)
 from zoo_core.errors import DataError, ZooError
 from zoo_reconstruction.options import ReconstructionOptions
 
@@ -55,7 +63,7 @@ class ReconstructionTaskMeter(Meter):
     """PSNR/MSE of the reconstruction and of the noisy input, and the mean loss."""
 
     def __init__(self, noisy: bool):
-        from zoo_core.engine.meters import MeanMeter
+        from zoo_core.api import MeanMeter
         from zoo_reconstruction.metrics import ReconstructionMeter
 
         self.recon = ReconstructionMeter()
@@ -137,8 +145,7 @@ class ReconstructionTask(SupervisedTask):
             size = cfg.get("image_size", 64)
         else:
             first = raw.splits["train"].sample(0)["image"]
-            self.channels = 1 if getattr(first, "mode", "RGB") in ("L", "1", "I", "F",
-                                                                   "I;16") else 3
+            self.channels = image_channels(first)
             ref = self.model_refs(self.recipe)[self.main_role]
             size = self.recipe.data.image_size or registry().get(
                 "autoencoder", ref.name).component.default_cfg.get("image_size", 64)
@@ -152,31 +159,10 @@ class ReconstructionTask(SupervisedTask):
                 "interpolation": "bilinear", "crop_pct": 1.0, "crop_mode": "center"}
 
     def datasets(self, data: TaskData, specs: Mapping[str, Any], ctx: Any) -> dict[str, Any]:
-        from zoo_core.data.dataset import SampleDataset
-        from zoo_core.data.transforms import (
-            eval_transform,
-            for_sample,
-            is_deterministic,
-            train_transform,
-        )
+        from zoo_core.api import image_datasets
 
-        cfg = self.data_config()
-        mode = "L" if self.channels == 1 else "RGB"
-        augment = self.recipe.data.augment
-        random = not is_deterministic(augment)
-
-        def image_only(tf: Any) -> Any:
-            def apply(sample: dict[str, Any]) -> dict[str, Any]:
-                return {"image": tf({"image": sample["image"]})["image"]}
-            return apply
-
-        out = {}
-        for split, source in data.splits.items():
-            train = split == "train"
-            tf = train_transform(cfg, augment) if train else eval_transform(cfg)
-            out[split] = SampleDataset(source, image_only(for_sample(tf, mode)),
-                                       random=train and random, seed=self.recipe.recipe.seed)
-        return out
+        return image_datasets(data.splits, self.data_config(), self.recipe.data.augment,
+                              seed=self.recipe.recipe.seed, keys=("image",))
 
     # -- the model -----------------------------------------------------------------------
     def build_models(self, data: TaskData, ctx: Any) -> dict[str, ModelSpec]:
@@ -279,7 +265,7 @@ class ReconstructionTask(SupervisedTask):
         return [name]
 
     def finish(self, ctx: Any, folder: Path, split: str, meter: Meter) -> list[str]:
-        from zoo_core.engine.report import table
+        from zoo_core.api import markdown_table as table
 
         assert isinstance(meter, ReconstructionTaskMeter)
         s = meter.compute()

@@ -23,8 +23,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from zoo_core.data.sources import Source
-from zoo_core.engine.task import (
+from zoo_core.api import (
     Direction,
     Meter,
     ModelRef,
@@ -34,6 +33,7 @@ from zoo_core.engine.task import (
     SupervisedTask,
     TaskData,
 )
+from zoo_core.data.sources import Source
 from zoo_core.errors import DataError, ZooError
 from zoo_segmentation.inference import Tiling, display_index, predicted_mask, segment
 from zoo_segmentation.labels import LabelSpec
@@ -76,7 +76,7 @@ class SegmentationTaskMeter(Meter):
     """Pixel counts (IoU, Dice, accuracy) and the mean loss terms of one split."""
 
     def __init__(self, labels: LabelSpec, threshold: float, per_image: bool):
-        from zoo_core.engine.meters import MeanMeter
+        from zoo_core.api import MeanMeter
         from zoo_segmentation.metrics import SegmentationMeter
 
         self.seg = SegmentationMeter(labels.mode, labels.num_outputs, list(labels.class_names),
@@ -482,7 +482,7 @@ class SegmentationTask(SupervisedTask):
         return [name]
 
     def finish(self, ctx: Any, folder: Path, split: str, meter: Meter) -> list[str]:
-        from zoo_core.engine.report import table
+        from zoo_core.api import markdown_table as table
         from zoo_segmentation.artifacts import write_iou_table
 
         assert isinstance(meter, SegmentationTaskMeter)

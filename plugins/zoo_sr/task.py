@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from zoo_core.engine.task import (
+from zoo_core.api import (
     Direction,
     Meter,
     ModelRef,
@@ -665,8 +665,8 @@ class SRTask(Task):
         return True
 
     def finish(self, ctx: Any, folder: Path, split: str, meter: Meter) -> list[str]:
+        from zoo_core.api import markdown_table as table
         from zoo_core.atomic import atomic_open
-        from zoo_core.engine.report import table
 
         assert isinstance(meter, SRTaskMeter)
         o = self.options

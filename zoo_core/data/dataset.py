@@ -98,6 +98,46 @@ class SampleDataset(Dataset):
             return BadSample(self.source.describe(index), str(exc), fatal=True)
 
 
+class _Keep:
+    """A sample transform that keeps only some keys of its output (picklable, for
+    DataLoader workers)."""
+
+    def __init__(self, transform: Callable[[dict[str, Any]], dict[str, Any]],
+                 keys: tuple[str, ...]):
+        self.transform, self.keys = transform, keys
+
+    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
+        out = self.transform(sample)
+        return {k: out[k] for k in self.keys}
+
+
+def image_datasets(splits: Mapping[str, Source], data_config: Mapping[str, Any], augment: Any,
+                   *, seed: int, keys: Sequence[str] | None = None) -> dict[str, SampleDataset]:
+    """One dataset per split of images through the recipe's pipeline: the train
+    transform (its random augmentation seeded per sample) on ``train``, the evaluation
+    transform on the others. ``keys``: the sample keys to keep (all by default; an
+    unconditional GAN or an autoencoder keeps only ``image``)."""
+    from zoo_core.data.transforms import (
+        eval_transform,
+        for_sample,
+        image_mode,
+        is_deterministic,
+        train_transform,
+    )
+
+    mode = image_mode(data_config)
+    random = not is_deterministic(augment)
+    out = {}
+    for split, source in splits.items():
+        train = split == "train"
+        tf = for_sample(train_transform(data_config, augment) if train
+                        else eval_transform(data_config), mode)
+        if keys is not None:
+            tf = _Keep(tf, tuple(keys))
+        out[split] = SampleDataset(source, tf, random=train and random, seed=seed)
+    return out
+
+
 def _stack(values: list[Any]) -> Any:
     first = values[0]
     if isinstance(first, torch.Tensor):

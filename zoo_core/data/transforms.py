@@ -77,6 +77,15 @@ def image_mode(cfg: Mapping[str, Any]) -> str:
     return "L" if cfg["input_size"][0] == 1 else "RGB"
 
 
+GREY_MODES = ("L", "1", "I", "F", "I;16")
+
+
+def image_channels(image: Any) -> int:
+    """1 for a grey PIL image (any bit depth), else 3: the channels a task builds its
+    networks for when the data decides."""
+    return 1 if getattr(image, "mode", "RGB") in GREY_MODES else 3
+
+
 def is_deterministic(augment: Any) -> bool:
     """True when no random augmentation is switched on."""
     rrc = _aug(augment, "random_resized_crop")
