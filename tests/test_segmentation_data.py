@@ -33,7 +33,8 @@ def test_membrane_folder():
     assert torch.equal(sample["mask"], torch.from_numpy((raw == 255).astype(np.int64)))
     # a value map that leaves 255 out names the file and the value
     partial = SegmentationFolder(root, value_map={0: "membrane"})
-    with pytest.raises(DataError, match=r"label/0\.png has pixel values not in the value map: 255"):
+    with pytest.raises(DataError, match=r"label/0\.png has pixel values that task.values "
+                       r"does not map: 255"):
         partial.sample(0)
 
 

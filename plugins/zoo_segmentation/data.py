@@ -19,7 +19,6 @@ mask is the file's values as stored, a NumPy array.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,107 +28,9 @@ from PIL import Image
 
 from zoo_core.data.sources import DatasetSplits, Source
 from zoo_core.errors import DataError
+from zoo_segmentation.labels import LabelSpec, read_raw_mask
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm")
-IGNORE = "ignore"
-
-
-def _parse_key(key: Any) -> int | tuple[int, int, int]:
-    """A value-map key: a grey level or an RGB colour."""
-    if isinstance(key, (int, np.integer)):
-        return int(key)
-    if isinstance(key, (tuple, list)) and len(key) == 3:
-        return (int(key[0]), int(key[1]), int(key[2]))
-    text = str(key).strip()
-    if text.startswith("#") and len(text) == 7:
-        return (int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16))
-    if "," in text:
-        parts = [p.strip() for p in text.split(",")]
-        if len(parts) == 3:
-            return (int(parts[0]), int(parts[1]), int(parts[2]))
-    return int(text)
-
-
-@dataclass(frozen=True)
-class ValueMap:
-    """Mask pixel value -> class index; classes named in order."""
-
-    values: tuple[int | tuple[int, int, int], ...]
-    targets: tuple[int, ...]
-    class_names: tuple[str, ...]
-    colour: bool
-
-    @classmethod
-    def parse(cls, mapping: Mapping[Any, str], ignore_index: int = 255) -> ValueMap:
-        if not mapping:
-            raise DataError("The mask value map is empty; give e.g. {0 = 'background', "
-                            "255 = 'object'}.")
-        try:
-            keys = [_parse_key(k) for k in mapping]
-        except (TypeError, ValueError):
-            raise DataError(
-                f"Mask value map keys must be grey levels (0-255) or colours ('#rrggbb' or "
-                f"'r,g,b'); got {list(mapping)}.") from None
-        colour = {isinstance(k, tuple) for k in keys}
-        if len(colour) > 1:
-            raise DataError("The mask value map mixes grey levels and colours; use one kind.")
-        names: list[str] = []
-        targets: list[int] = []
-        for name in mapping.values():
-            name = str(name)
-            if name == IGNORE:
-                targets.append(ignore_index)
-                continue
-            if name not in names:
-                names.append(name)
-            targets.append(names.index(name))
-        return cls(tuple(keys), tuple(targets), tuple(names), colour.pop())
-
-
-def _read_mask(path: Path, value_map: ValueMap | None) -> np.ndarray:
-    """The mask's raw values: (H, W) ints, or (H, W, 3) for a colour value map."""
-    with Image.open(path) as im:
-        if value_map is not None and value_map.colour:
-            return np.asarray(im.convert("RGB"))
-        if im.mode in ("RGB", "RGBA"):
-            arr = np.asarray(im.convert("RGB"))
-            if not ((arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()):
-                raise DataError(
-                    f"Mask {path} is a colour image, but the value map gives grey levels. "
-                    "Give colours as value-map keys ('#rrggbb' or 'r,g,b')."
-                )
-            return arr[..., 0]
-        if im.mode == "LA":
-            return np.asarray(im.convert("L"))
-        # L, P (palette indices), 1, I, I;16: the stored values are the labels
-        return np.asarray(im)
-
-
-def map_values(raw: np.ndarray, value_map: ValueMap | None, where: str) -> np.ndarray:
-    """Class indices (H, W) int64 from raw mask values; unknown values raise DataError."""
-    if value_map is None:
-        return raw.astype(np.int64)
-    out = np.full(raw.shape[:2], -1, dtype=np.int64)
-    for value, target in zip(value_map.values, value_map.targets, strict=True):
-        hit = (raw == np.asarray(value)).all(axis=-1) if value_map.colour else raw == value
-        out[hit] = target
-    unknown = out < 0
-    if unknown.any():
-        found = raw[unknown]
-        vals: list[Any]
-        if value_map.colour:
-            vals = sorted({tuple(int(c) for c in v) for v in found.reshape(-1, 3)[:10000]})
-        else:
-            vals = sorted({int(v) for v in np.unique(found)})
-        shown = ", ".join(str(v) for v in vals[:8]) + (" ..." if len(vals) > 8 else "")
-        raise DataError(
-            f"Mask {where} has pixel values not in the value map: {shown} "
-            f"({int(unknown.sum())} pixels). Add them to the value map (map a value to "
-            f"'{IGNORE}' to leave it out of the loss and metrics)."
-        )
-    return out
-
-
 class SegmentationFolder(Source):
     """Pairs of images and masks from two folders (a data Source, unlabelled for splits).
 
@@ -149,7 +50,9 @@ class SegmentationFolder(Source):
             if not folder.is_dir():
                 raise DataError(f"The {what} folder {folder} does not exist. A segmentation "
                                 f"folder holds {images}/<name>.png and {masks}/<name>.png.")
-        self.value_map = ValueMap.parse(value_map, ignore_index) if value_map else None
+        # the task's value-map rules, without its binary/multiclass distinction
+        self.label_spec = LabelSpec.from_options("multiclass", None, value_map, ignore_index) \
+            if value_map else None
         self.ignore_index = ignore_index
         self.raw_masks = raw_masks
         suffixes = (mask_suffix,) if isinstance(mask_suffix, str) else tuple(mask_suffix)
@@ -190,7 +93,7 @@ class SegmentationFolder(Source):
     @property
     def class_names(self) -> list[str]:
         """Class names from the value map (indices as names without one)."""
-        return list(self.value_map.class_names) if self.value_map else []
+        return list(self.label_spec.class_names) if self.label_spec else []
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -214,12 +117,7 @@ class SegmentationFolder(Source):
         try:
             with Image.open(image_path) as im:
                 image = np.array(im.convert("L" if self.channels == 1 else "RGB"))
-            if self.raw_masks:
-                from zoo_segmentation.labels import read_raw_mask
-
-                raw = read_raw_mask(mask_path)
-            else:
-                raw = _read_mask(mask_path, self.value_map)
+            raw = read_raw_mask(mask_path)
         except OSError as exc:
             raise DataError(f"Cannot read {self.describe(i)}: {exc}.") from None
         if image.shape[:2] != raw.shape[:2]:
@@ -233,7 +131,13 @@ class SegmentationFolder(Source):
         if self.raw_masks:
             return {"image": tensor, "mask": raw, "name": image_path.stem,
                     "mask_file": str(mask_path)}
-        mask = map_values(raw, self.value_map, str(mask_path))
+        if self.label_spec is None:
+            if raw.ndim == 3:
+                raise DataError(f"Mask {mask_path} is a colour image; without a value map a "
+                                "mask holds class indices. Map its colours with a value map.")
+            mask = raw.astype(np.int64)
+        else:
+            mask = self.label_spec.map_raw(raw, str(mask_path))
         return {"image": tensor, "mask": tv_tensors.Mask(torch.from_numpy(mask)),
                 "name": image_path.stem}
 

@@ -27,9 +27,25 @@ from typing import IO, Any
 import numpy as np
 
 from zoo_core.errors import DataError
-from zoo_segmentation.data import IGNORE, _parse_key
 
 Key = int | tuple[int, int, int]
+IGNORE = "ignore"
+
+
+def _parse_key(key: Any) -> int | tuple[int, int, int]:
+    """A value-map key: a grey level or an RGB colour."""
+    if isinstance(key, (int, np.integer)):
+        return int(key)
+    if isinstance(key, (tuple, list)) and len(key) == 3:
+        return (int(key[0]), int(key[1]), int(key[2]))
+    text = str(key).strip()
+    if text.startswith("#") and len(text) == 7:
+        return (int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16))
+    if "," in text:
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) == 3:
+            return (int(parts[0]), int(parts[1]), int(parts[2]))
+    return int(text)
 
 
 def read_raw_mask(path: str | Path | IO[bytes]) -> np.ndarray:
