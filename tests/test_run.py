@@ -14,7 +14,6 @@ from tests._engine_helpers import (
     RECIPES,
     ZOO,
     cli,
-    earlier_run_models,
     make_image_folder,
     subprocess_env,
     tiny_recipe,
@@ -151,30 +150,6 @@ def test_bad_image_in_a_run_is_reported_by_path(tmp_path: Path, policy: str):
         assert "skipping unreadable image" in result.output
     else:
         assert result.exit_code == 2 and "data.bad_images" in result.output.replace("\n", " ")
-
-
-@pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("*.toml")))
-def test_every_shipped_recipe_validates(recipe: str, tmp_path: Path):
-    import tomllib
-    from PIL import Image
-
-    tables = tomllib.loads((RECIPES / recipe).read_text())
-    data = tables.get("data", {})
-    overrides: list[str] = []
-    if data.get("dataset") in ("imagefolder", "images") and not Path(data.get("root", "")).exists():
-        # the recipe names the user's folder; an image folder cannot download, so give it one
-        for cls in ("alien", "predator"):
-            (tmp_path / cls).mkdir()
-            Image.new("RGB", (8, 8)).save(tmp_path / cls / "a.png")
-        overrides = ["--set", f'data.root="{tmp_path}"']
-    if data.get("dataset") == "images" and not Path(data.get("root", "")).exists():
-        (tmp_path / "images").mkdir()  # a folder of images (super-resolution's HR images)
-        Image.new("RGB", (8, 8)).save(tmp_path / "images" / "a.png")
-        overrides = ["--set", f'data.root="{tmp_path / "images"}"']
-    overrides += earlier_run_models(tables, tmp_path)
-    result = cli("validate", str(RECIPES / recipe), *overrides)
-    assert result.exit_code == 0, result.output
-    assert "the recipe is valid" in result.output
 
 
 @pytest.mark.slow
