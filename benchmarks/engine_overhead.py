@@ -27,14 +27,13 @@ import argparse
 import copy
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from _side_by_side import interleaved, report
 
 REPO = Path(__file__).resolve().parents[1]
 FLOWERS = REPO.parent / "shared" / "data" / "flowers12" / "train"
@@ -220,38 +219,15 @@ def main() -> None:
             if pipe.device.type == "cuda":
                 torch.cuda.synchronize()
 
-        # warm-up both (allocator, kernels, optimizer state)
-        trainer._train_epoch(0, 0, None)
-        loop(plain, plain_opts, tensors, args.batch)
-        engine_sps, plain_sps = [], []
-        for r in range(args.rounds):
-            for side in (("engine", "plain") if r % 2 == 0 else ("plain", "engine")):
-                sync()
-                t0 = time.perf_counter()
-                if side == "engine":
-                    trainer._train_epoch(r + 1, 0, None)
-                else:
-                    loop(plain, plain_opts, tensors, args.batch)
-                sync()
-                (engine_sps if side == "engine" else plain_sps).append(
-                    n / (time.perf_counter() - t0))
-        ratios = [e / p for e, p in zip(engine_sps, plain_sps, strict=True)]
+        timed = interleaved(lambda r: trainer._train_epoch(r, 0, None),
+                            lambda: loop(plain, plain_opts, tensors, args.batch), n,
+                            args.rounds, sync)
         name = f"DCGAN {args.image_size}px" if gan else f"{args.model} @ {args.image_size}px"
-        result = {
-            "task": args.task, "device": str(pipe.device), "threads": torch.get_num_threads(),
-            "model": name, "batch": args.batch, "samples_per_round": n, "rounds": args.rounds,
-            "engine_samples_per_s": engine_sps, "plain_samples_per_s": plain_sps,
-            "ratio_median": statistics.median(ratios),
-            "ratio_best": max(engine_sps) / max(plain_sps),
-        }
-    print(f"{name}, batch {args.batch}, {n} samples/round, {args.rounds} rounds on "
-          f"{result['device']} ({result['threads']} threads)")
-    print(f"  plain loop : median {statistics.median(plain_sps):8.2f} samples/s  "
-          f"best {max(plain_sps):8.2f}")
-    print(f"  zoo engine : median {statistics.median(engine_sps):8.2f} samples/s  "
-          f"best {max(engine_sps):8.2f}")
-    print(f"  engine / plain: median of paired rounds {result['ratio_median']:.3f}x, "
-          f"best vs best {result['ratio_best']:.3f}x (goal >= 0.95x)")
+        result = {"task": args.task, "device": str(pipe.device),
+                  "threads": torch.get_num_threads(), "model": name, "batch": args.batch,
+                  **timed}
+    report(f"{name}, batch {args.batch}, {n} samples/round, {args.rounds} rounds on "
+           f"{result['device']} ({result['threads']} threads)", result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

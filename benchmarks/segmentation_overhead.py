@@ -21,14 +21,13 @@ import argparse
 import copy
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from _side_by_side import interleaved, report
 
 REPO = Path(__file__).resolve().parents[1]
 MEMBRANE = REPO.parent / "shared" / "data" / "membrane"
@@ -109,37 +108,17 @@ def main() -> None:
         plain_opt = torch.optim.Adam(plain.parameters(), lr=lr)
         loss_fn = copy.deepcopy(pipe.task.criterion)
         n = sum(int(b["image"].shape[0]) for b in batches)
-        trainer._train_epoch(0, 0, None)  # warm-up both: allocator, kernels, Adam state
-        plain_loop(plain, plain_opt, loss_fn, batches)
-        engine_sps: list[float] = []
-        plain_sps: list[float] = []
-        for r in range(args.rounds):
-            for side in (("engine", "plain") if r % 2 == 0 else ("plain", "engine")):
-                t0 = time.perf_counter()
-                if side == "engine":
-                    trainer._train_epoch(r + 1, 0, None)
-                else:
-                    plain_loop(plain, plain_opt, loss_fn, batches)
-                (engine_sps if side == "engine" else plain_sps).append(
-                    n / (time.perf_counter() - t0))
-        ratios = [e / p for e, p in zip(engine_sps, plain_sps, strict=True)]
+        timed = interleaved(lambda r: trainer._train_epoch(r, 0, None),
+                            lambda: plain_loop(plain, plain_opt, loss_fn, batches), n,
+                            args.rounds)
         result = {
             "model": "unet (tf_efficientnet_lite0, recipes/membrane_unet.toml)",
             "threads": torch.get_num_threads(), "crop": args.crop, "batch": args.batch,
-            "samples_per_round": n, "rounds": args.rounds,
-            "engine_samples_per_s": engine_sps, "plain_samples_per_s": plain_sps,
-            "ratio_median": statistics.median(ratios),
-            "ratio_best": max(engine_sps) / max(plain_sps),
-            "load_average": os.getloadavg()[0],
+            **timed, "load_average": os.getloadavg()[0],
         }
-    print(f"U-Net @ {args.crop}px crops, batch {args.batch}, {n} samples/round, {args.rounds} "
-          f"rounds, {result['threads']} threads (load average {result['load_average']:.1f})")
-    print(f"  plain loop : median {statistics.median(plain_sps):7.3f} samples/s  "
-          f"best {max(plain_sps):7.3f}")
-    print(f"  zoo engine : median {statistics.median(engine_sps):7.3f} samples/s  "
-          f"best {max(engine_sps):7.3f}")
-    print(f"  engine / plain: median of paired rounds {result['ratio_median']:.3f}x, "
-          f"best vs best {result['ratio_best']:.3f}x (goal >= 0.95x)")
+    report(f"U-Net @ {args.crop}px crops, batch {args.batch}, {n} samples/round, "
+           f"{args.rounds} rounds, {result['threads']} threads (load average "
+           f"{result['load_average']:.1f})", result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

@@ -22,11 +22,11 @@ import argparse
 import copy
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _side_by_side import interleaved, report
 
 REPO = Path(__file__).resolve().parents[1]
 SUNHAYS = REPO.parent / "shared" / "data" / "sr" / "SunHays80"
@@ -137,34 +137,13 @@ def main() -> None:
         plain_ema = copy.deepcopy(model).eval().requires_grad_(False)
         plain_opt = torch.optim.Adam(plain.parameters(), lr=2e-4, betas=(0.9, 0.99))
         n = args.steps * args.batch
-        trainer._train_epoch(0, 0, None)  # warm-up both (allocator, optimizer state)
-        plain_loop(plain, plain_ema, plain_opt, batches)
-        engine_sps, plain_sps = [], []
-        for r in range(args.rounds):
-            for side in (("engine", "plain") if r % 2 == 0 else ("plain", "engine")):
-                t0 = time.perf_counter()
-                if side == "engine":
-                    trainer._train_epoch(r + 1, 0, None)
-                else:
-                    plain_loop(plain, plain_ema, plain_opt, batches)
-                (engine_sps if side == "engine" else plain_sps).append(
-                    n / (time.perf_counter() - t0))
-        ratios = [e / p for e, p in zip(engine_sps, plain_sps, strict=True)]
-        result = {
-            "device": "cpu", "threads": torch.get_num_threads(), "model": "srresnet",
-            "gt_size": args.gt_size, "batch": args.batch, "samples_per_round": n,
-            "rounds": args.rounds, "engine_samples_per_s": engine_sps,
-            "plain_samples_per_s": plain_sps, "ratio_median": statistics.median(ratios),
-            "ratio_best": max(engine_sps) / max(plain_sps),
-        }
-    print(f"srresnet x4, {args.gt_size} px HR crops, batch {args.batch}, {n} samples/round, "
-          f"{args.rounds} rounds on cpu ({result['threads']} threads)")
-    print(f"  plain loop : median {statistics.median(plain_sps):7.2f} samples/s  "
-          f"best {max(plain_sps):7.2f}")
-    print(f"  zoo engine : median {statistics.median(engine_sps):7.2f} samples/s  "
-          f"best {max(engine_sps):7.2f}")
-    print(f"  engine / plain: median of paired rounds {result['ratio_median']:.3f}x, "
-          f"best vs best {result['ratio_best']:.3f}x (goal >= 0.95x)")
+        timed = interleaved(lambda r: trainer._train_epoch(r, 0, None),
+                            lambda: plain_loop(plain, plain_ema, plain_opt, batches), n,
+                            args.rounds)
+        result = {"device": "cpu", "threads": torch.get_num_threads(), "model": "srresnet",
+                  "gt_size": args.gt_size, "batch": args.batch, **timed}
+    report(f"srresnet x4, {args.gt_size} px HR crops, batch {args.batch}, {n} samples/round, "
+           f"{args.rounds} rounds on cpu ({result['threads']} threads)", result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 
