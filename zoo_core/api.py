@@ -121,6 +121,7 @@ _LAZY: dict[str, tuple[str, str]] = {
         "for_sample", "eval_transform", "train_transform", "resolve_data_config",
         "image_mode", "image_channels", "to_float_image")},
     **{n: ("zoo_core.data.imagefolder", n) for n in ("scan_images", "scan_image_folder")},
+    "read_image": ("zoo_core.data.sources", "read_image"),
     # weights
     **{n: ("zoo_core.weights", n) for n in (
         "create_model", "load_model", "save_model", "LoadedModel")},

@@ -41,6 +41,7 @@ from zoo_core.api import (
     decay_groups,
     image_datasets,
     names_own_config,
+    read_image,
 )
 from zoo_core.errors import DataError, ZooError
 from zoo_core.nn import add_input_dropout
@@ -589,7 +590,6 @@ class ClassificationTask(SupervisedTask):
     # -- zoo predict ------------------------------------------------------------------------------
     def predict(self, models: Mapping[str, Any], inputs: Sequence[str], options: Any,
                 out: Path | None) -> list[dict[str, Any]]:
-        from zoo_core.data.sources import open_image
         from zoo_core.data.transforms import eval_transform, image_mode
 
         saved = models[self.main_role]
@@ -599,15 +599,7 @@ class ClassificationTask(SupervisedTask):
         mode = image_mode(saved.data_config)
         tensors = []
         for name in inputs:
-            p = Path(name).expanduser()
-            if not p.is_file():
-                raise DataError(f"Image {name!r} does not exist.")
-            try:
-                img = open_image(p)
-            except (OSError, ValueError, SyntaxError) as exc:
-                raise DataError(f"Cannot read image {name!r} ({type(exc).__name__}: "
-                                f"{exc}).") from None
-            tensors.append(transform(img.convert(mode)))
+            tensors.append(transform(read_image(name, mode)))
         labels = saved.config.get("label_names") or []
         device = next(saved.model.parameters()).device
         results = []

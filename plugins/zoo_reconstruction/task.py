@@ -30,8 +30,9 @@ from zoo_core.api import (
     SupervisedTask,
     TaskData,
     image_channels,
+    read_image,
 )
-from zoo_core.errors import DataError, ZooError
+from zoo_core.errors import ZooError
 from zoo_reconstruction.options import ReconstructionOptions
 
 #: filled from the data: a recipe's cfg may not set them
@@ -337,14 +338,7 @@ class ReconstructionTask(SupervisedTask):
         results = []
         for name in inputs:
             path = Path(name).expanduser()
-            if not path.is_file():
-                raise DataError(f"Image {name!r} does not exist.")
-            try:
-                with Image.open(path) as im:
-                    img = im.convert("L" if channels == 1 else "RGB")
-            except (OSError, ValueError, SyntaxError) as exc:
-                raise DataError(f"Cannot read image {name!r} ({type(exc).__name__}: "
-                                f"{exc}).") from None
+            img = read_image(name, "L" if channels == 1 else "RGB")
             from torchvision.transforms.v2 import functional as TF
 
             clean = TF.to_dtype(TF.to_image(img), torch.float32, scale=True)[None]

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from zoo_core.api import read_image
 from zoo_core.atomic import atomic_path
 from zoo_core.errors import DataError
 from zoo_segmentation.inference import Tiling, display_index, predicted_mask, segment
@@ -79,14 +80,7 @@ def predict_files(saved: Any, inputs: Sequence[str], options: Any, out: Path
     results = []
     for name in inputs:
         path = Path(name).expanduser()
-        if not path.is_file():
-            raise DataError(f"Image {name!r} does not exist.")
-        try:
-            with Image.open(path) as im:
-                im.load()
-                image = as_image(im, channels)
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise DataError(f"Cannot read image {name!r} ({type(exc).__name__}: {exc}).") from None
+        image = as_image(read_image(name), channels)
         x = image.as_subclass(torch.Tensor).float()[None] / 255.0
         h, w = int(x.shape[-2]), int(x.shape[-1])
         if resize:

@@ -708,8 +708,9 @@ class SRTask(Task):
     # -- zoo predict -----------------------------------------------------------------------
     def predict(self, models: Mapping[str, Any], inputs: Sequence[str], options: Any,
                 out: Path | None) -> list[dict[str, Any]]:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
 
+        from zoo_core.api import read_image
         from zoo_core.atomic import atomic_path
         from zoo_sr.data import to_tensor
         from zoo_sr.tiling import upscale_tiled
@@ -728,15 +729,7 @@ class SRTask(Task):
         used: set[str] = set()
         for name in inputs:
             p = Path(name).expanduser()
-            if not p.is_file():
-                raise DataError(f"Image {name!r} does not exist.")
-            try:
-                with Image.open(p) as img:
-                    img.load()
-                    rgb = img.convert("RGB") if img.mode != "RGB" else img.copy()
-            except (OSError, UnidentifiedImageError, ValueError) as exc:
-                raise DataError(f"Cannot read image {name!r} ({type(exc).__name__}: "
-                                f"{exc}).") from None
+            rgb = read_image(name, "RGB")
             lr = to_tensor(rgb)
             del rgb
             up = upscale_tiled(saved.model, lr, scale, options.tile, options.overlap)

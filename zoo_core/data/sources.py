@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo_core.errors import DataError
+
 IMAGE_EXTENSIONS = frozenset({
     ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
 })
@@ -90,6 +92,19 @@ def open_image(path: Path) -> Any:
     img = Image.open(path)
     img.load()
     return img
+
+
+def read_image(name: str, mode: str | None = None) -> Any:
+    """An image file a user named (``zoo predict``), decoded and converted to PIL
+    ``mode`` (None: as stored); a missing or unreadable file is one DataError naming it."""
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise DataError(f"Image {name!r} does not exist.")
+    try:
+        img = open_image(path)
+    except (OSError, ValueError, SyntaxError) as exc:  # PIL's UnidentifiedImageError: OSError
+        raise DataError(f"Cannot read image {name!r} ({type(exc).__name__}: {exc}).") from None
+    return img if mode is None or img.mode == mode else img.convert(mode)
 
 
 class ImageFilesSource(Source):
