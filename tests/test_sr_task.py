@@ -200,6 +200,21 @@ def test_predict_writes_images_exactly_scale_times_larger(srresnet_run: Path, tm
     assert missing_out.exit_code == 2 and "--out" in missing_out.output
 
 
+@pytest.mark.slow
+def test_export_checks_parity_on_the_runs_own_lr_images(srresnet_run: Path, tmp_path: Path):
+    """The generator is fed the validation LR images (whole Set5 images, one per batch, each
+    its own size) and a random batch at another size: the export keeps height and width
+    dynamic."""
+    pytest.importorskip("onnxruntime")
+    result = cli("export", str(srresnet_run), "--json", "--out", str(tmp_path / "g.onnx"))
+    assert result.exit_code == 0, result.output
+    parity = _json(result.output)["parity"]
+    assert parity["passed"] and parity["max_abs_diff"] <= 1e-4
+    assert parity["inputs"].startswith("real inputs: 5 images of the 'val' split")
+    sizes = {tuple(s[2:]) for s in parity["shapes"]}
+    assert len(sizes) >= 3, parity["shapes"]  # Set5's LR images differ in size
+
+
 # -- the errors a user can cause: exit code 2, one message, no traceback ----------------------
 
 

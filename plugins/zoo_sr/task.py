@@ -706,6 +706,10 @@ class SRTask(Task):
             self.ema.load_state_dict(state["ema"])
 
     # -- zoo predict -----------------------------------------------------------------------
+    def model_inputs(self, role: str, batch: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The generator takes the LR images (export parity on the run's own data)."""
+        return (batch["lr"],) if role == "generator" and "lr" in batch else None
+
     def predict(self, models: Mapping[str, Any], inputs: Sequence[str], options: Any,
                 out: Path | None) -> list[dict[str, Any]]:
         from PIL import Image

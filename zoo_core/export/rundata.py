@@ -63,11 +63,13 @@ def real_batches(run_dir: str | Path, data_config: dict[str, Any], *, split: str
                  n_batches: int, batch_size: int, shuffle: bool = False, seed: int = 0,
                  role: str | None = None) -> list[tuple[torch.Tensor, ...]]:
     """Up to ``n_batches`` input batches of ``split`` for ``role``'s model (each a tuple
-    of tensors), through the evaluation transform.
+    of tensors), through the evaluation transform; ``[]`` when the task feeds that
+    model nothing from the data (a generator's noise: the caller draws random inputs).
 
     ``shuffle`` draws a seeded random order, so calibration on a few batches sees
     every class rather than the first ones. ``data_config`` is the saved model's
-    (the pipeline reads the same one from the model folder).
+    (the pipeline reads the same one from the model folder). Images of different
+    sizes (whole evaluation images) come one per batch.
     """
     from zoo_core.data.loaders import make_loader
 
@@ -75,18 +77,19 @@ def real_batches(run_dir: str | Path, data_config: dict[str, Any], *, split: str
     if split not in pipe.datasets:
         raise DataError(f"The data of run {run_dir} has no {split!r} split; it has "
                         f"{', '.join(pipe.datasets)}.")
-    loader = make_loader(pipe.datasets[split], batch_size=batch_size, shuffle=shuffle,
-                         seed=seed, num_workers=0)
+    dataset = pipe.datasets[split]
+    if pipe.recipe.eval.batch_size == 1:  # the task evaluates whole images one by one
+        batch_size, n_batches = 1, n_batches * batch_size
+    loader = make_loader(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                         num_workers=0)
     out: list[tuple[torch.Tensor, ...]] = []
     for batch in loader:
         pipe.policy.check(batch.skipped)
-        inputs = pipe.task.model_inputs(key, batch) if batch else None
-        if inputs is None:
-            if batch:
-                raise DataError(f"Task {pipe.task.name!r} feeds its {key!r} model no input "
-                                f"from the data; use random inputs (--no-check, or a model "
-                                "folder without its run).")
+        if not batch:
             continue
+        inputs = pipe.task.model_inputs(key, batch)
+        if inputs is None:
+            return []
         out.append(inputs)
         if len(out) >= n_batches:
             break

@@ -65,13 +65,14 @@ def parity_batches(src: ExportSource, *, n_batches: int = 8, batch_size: int = 1
     """Inputs for the parity check and their description.
 
     With a run folder: up to ``n_batches`` batches of the run's validation split
-    (real images through the model's evaluation transform). Without one, or for
-    a model with ``example_input(batch_size)`` (a generator's latent vectors):
-    random inputs from that method or the model's data config. ``sizes`` adds a
-    random batch at each extra (height, width), for dynamic-size exports.
+    (real images through the model's evaluation transform). Without one, or when
+    the task feeds the model nothing from the data (a generator's latent
+    vectors): random inputs from the model's ``example_input(batch_size)`` or its
+    data config. ``sizes`` adds a random batch at each extra (height, width), for
+    dynamic-size exports.
     """
     batches: list[tuple[torch.Tensor, ...]] = []
-    if src.run_dir is not None and not _has_example_input(src):
+    if src.run_dir is not None:
         from zoo_core.export import rundata
 
         split = rundata.check_split(src.run_dir)
@@ -80,11 +81,12 @@ def parity_batches(src: ExportSource, *, n_batches: int = 8, batch_size: int = 1
                                        role=src.role)
         n = sum(int(b[0].shape[0]) for b in batches)
         what = f"real inputs: {n} images of the {split!r} split of {src.run_dir.name}"
-    else:
+    if not batches:
         batches = [random_inputs(src.model, src.data_config, batch_size, seed=i)
                    for i in range(n_batches)]
         what = ("random inputs from the model's example_input()" if _has_example_input(src)
-                else "random inputs (no recipe.toml beside the model)")
+                else "random inputs (no recipe.toml beside the model)" if src.run_dir is None
+                else "random inputs (the task feeds this model nothing from the data)")
     for i, size in enumerate(sizes):
         batches.append(random_inputs(src.model, src.data_config, 2, seed=1000 + i, size=size))
     if sizes:
@@ -166,17 +168,19 @@ def calibration_batches(src: ExportSource, n_batches: int, batch_size: int
     shuffled order), or random inputs when there is no recipe."""
     if n_batches < 1:
         raise ZooError(f"--calib must be at least 1 batch (got {n_batches}).")
-    if src.run_dir is not None and not _has_example_input(src):
+    if src.run_dir is not None:
         from zoo_core.export import rundata
 
         batches = rundata.real_batches(src.run_dir, src.data_config, split="train",
                                        n_batches=n_batches, batch_size=batch_size,
                                        shuffle=True, role=src.role)
-        n = sum(int(b[0].shape[0]) for b in batches)
-        return batches, f"{n} training images of {src.run_dir.name} in {len(batches)} batches"
+        if batches:
+            n = sum(int(b[0].shape[0]) for b in batches)
+            return batches, (f"{n} training images of {src.run_dir.name} in "
+                             f"{len(batches)} batches")
     batches = [random_inputs(src.model, src.data_config, batch_size, seed=i)
                for i in range(n_batches)]
-    return batches, "random inputs (no recipe.toml): int8 accuracy is not meaningful"
+    return batches, "random inputs (no data for this model): int8 accuracy is not meaningful"
 
 
 def quantize_source(src: ExportSource, *, method: str = "static", fmt: str = "onnx",
