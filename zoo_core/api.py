@@ -122,6 +122,7 @@ _LAZY: dict[str, tuple[str, str]] = {
         "image_mode", "image_channels", "to_float_image")},
     **{n: ("zoo_core.data.imagefolder", n) for n in ("scan_images", "scan_image_folder")},
     "read_image": ("zoo_core.data.sources", "read_image"),
+    **{n: ("zoo_core.data.downloads", n) for n in ("dataset_root", "fetch_dataset")},
     # weights
     **{n: ("zoo_core.weights", n) for n in (
         "create_model", "load_model", "save_model", "LoadedModel")},

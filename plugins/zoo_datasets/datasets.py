@@ -13,15 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from zoo_core.data.downloads import dataset_root, fetch_dataset
 from zoo_core.data.sources import ArraySource, DatasetSplits, IndexedSource, Source
 from zoo_core.errors import DataError
 
-
-def default_root(name: str) -> Path:
-    """Where a downloadable data set lives when the recipe gives no data.root."""
-    from zoo_core.paths import zoo_home
-
-    return zoo_home() / "datasets" / name
+# where a downloadable data set lives without data.root
+default_root = dataset_root
 
 
 def imagefolder(root: str | None = None, download: bool = True) -> DatasetSplits:
@@ -64,26 +61,9 @@ _OFFLINE_HELP = {
 def _torchvision(name: str, root: str | None, download: bool,
                  make: Callable[[str, bool], Any]) -> Any:
     folder = Path(root).expanduser() if root else default_root(name)
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        return make(str(folder), False)
-    except RuntimeError:
-        if not download:
-            raise DataError(
-                f"Data set {name!r} is not in {folder} and data.download = false. Put "
-                f"{_OFFLINE_HELP[name]} there (as torchvision's datasets.{name} downloads it), "
-                "or set data.download = true on a machine that is online."
-            ) from None
-    try:
-        return make(str(folder), True)
-    except Exception as exc:  # noqa: BLE001 - network errors come in many types
-        raise DataError(
-            f"Data set {name!r} is not in {folder} and could not be downloaded "
-            f"({type(exc).__name__}: {exc}). This machine may be offline: download it on one "
-            f"that is online (`zoo run` with the same recipe, or torchvision's datasets.{name}) "
-            f"and copy {_OFFLINE_HELP[name]} into {folder}, or point data.root at the copy. "
-            "To train on your own images, use dataset = \"imagefolder\"."
-        ) from None
+    return fetch_dataset(name, folder, download, make, layout=_OFFLINE_HELP[name],
+                         source=f"torchvision's datasets.{name}",
+                         own_data="To train on your own images, use dataset = \"imagefolder\".")
 
 
 def _split_of(cls: Any, split: str, root: str, download: bool) -> Any:

@@ -9,22 +9,15 @@ trimaps; samples are read straight from its file lists. Trimap pixel values:
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from zoo_core.data.downloads import dataset_root, fetch_dataset
 from zoo_core.data.sources import DatasetSplits, Source
 from zoo_core.errors import DataError
 
 HELP = "oxford-iiit-pet/ with images/ and annotations/ (trimaps/, trainval.txt, test.txt)"
-
-
-def default_root() -> Path:
-    """``$ZOO_HOME/datasets/oxford_pets`` (the folder the classification data set
-    ``oxford_pets`` uses, so one download serves both)."""
-    home = os.environ.get("ZOO_HOME") or str(Path.home() / ".cache" / "zoo")
-    return Path(home).expanduser() / "datasets" / "oxford_pets"
 
 
 class PetTrimaps(Source):
@@ -66,37 +59,19 @@ class PetTrimaps(Source):
                 "mask_file": str(self.masks[index])}
 
 
-def _fetch(root: Path, download: bool, make: Callable[[str, bool], Any]) -> Any:
-    root.mkdir(parents=True, exist_ok=True)
-    try:
-        return make(str(root), False)
-    except RuntimeError:
-        if not download:
-            raise DataError(
-                f"Data set 'oxford_pets_seg' is not in {root} and data.download = false. Put "
-                f"{HELP} there (as torchvision's OxfordIIITPet downloads it), or set "
-                "data.download = true on a machine that is online.") from None
-    try:
-        return make(str(root), True)
-    except Exception as exc:  # noqa: BLE001 - network errors come in many types
-        raise DataError(
-            f"Data set 'oxford_pets_seg' is not in {root} and could not be downloaded "
-            f"({type(exc).__name__}: {exc}). This machine may be offline: download it on one "
-            "that is online (`zoo run` with the same recipe, or torchvision's "
-            f"datasets.OxfordIIITPet) and copy {HELP} into {root}, or point data.root at the "
-            "copy. To segment your own images, use dataset = \"segfolder\".") from None
-
-
 def oxford_pets_seg(root: str | None = None, download: bool = True) -> DatasetSplits:
     """Oxford-IIIT Pet with trimaps: ``train`` (trainval, 3,680 images), ``test`` (3,669)."""
     from torchvision.datasets import OxfordIIITPet
 
-    folder = Path(root).expanduser() if root else default_root()
+    # the classification data set oxford_pets's folder: one download serves both
+    folder = Path(root).expanduser() if root else dataset_root("oxford_pets")
     splits: dict[str, Source] = {}
     for split, key in (("train", "trainval"), ("test", "test")):
         def make(r: str, d: bool, key: str = key) -> Any:
             return OxfordIIITPet(r, split=key, target_types="segmentation", download=d)
 
-        ds = _fetch(folder, download, make)
+        ds = fetch_dataset("oxford_pets_seg", folder, download, make, layout=HELP,
+                           source="torchvision's datasets.OxfordIIITPet",
+                           own_data="To segment your own images, use dataset = \"segfolder\".")
         splits[split] = PetTrimaps(ds._images, ds._segs, f"oxford_pets_seg/{split}")
     return DatasetSplits([], splits, "oxford_pets_seg")
