@@ -9,13 +9,17 @@ then:
 3. trains a few steps of RECIPE's pipeline (a GAN: two roles, explicit
    per-role averaging) exactly as the trainer does.
 
-Rank 0 writes what it saw to OUT (JSON); the test checks it.
+After the session it counts the DDP wrappers still alive (a wrapper alive at
+interpreter exit aborts a gloo process). Rank 0 writes what it saw to OUT
+(JSON); the test checks it.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
+import weakref
 
 import torch
 
@@ -74,9 +78,15 @@ def main(recipe_path: str, out: str, steps: int) -> None:
                               for other in everyone[1:]
                               for theirs, mine in zip(other[role], after[role], strict=True)),
             } for role in after}
-        if distributed.is_main():
-            with open(out, "w", encoding="utf-8") as fh:
-                json.dump(result, fh)
+        wrappers = [weakref.ref(w) for w in pipe.ctx.replicas.wrappers.values()]
+        main_rank = distributed.is_main()
+
+    # `pipe` is still in scope: leaving the session must have let go of the DDP wrappers
+    gc.collect()
+    result["wrappers_alive_after_session"] = sum(w() is not None for w in wrappers)
+    if main_rank:
+        with open(out, "w", encoding="utf-8") as fh:
+            json.dump(result, fh)
 
 
 if __name__ == "__main__":

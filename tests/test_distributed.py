@@ -238,6 +238,7 @@ def test_collectives_and_a_gan_step_in_two_processes(tmp_path):
     for role in ("generator", "discriminator"):
         assert got["roles"][role]["moved"] > 1e-4, role
         assert got["roles"][role]["spread"] == 0.0, role
+    assert got["wrappers_alive_after_session"] == 0
 
 
 @pytest.mark.slow
