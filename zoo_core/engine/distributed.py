@@ -151,9 +151,9 @@ _LIVE: weakref.WeakSet[Replicas] = weakref.WeakSet()
 
 def _teardown() -> None:
     """Drop every DDP wrapper, then leave the process group. A wrapper still alive when
-    the interpreter shuts down takes the gloo process down with ``terminate called without
-    an active exception`` (SIGABRT, exit 134) in about one run of four on torch 2.14; one
-    freed before that, while Python is whole, never did in 60 tries."""
+    the interpreter shuts down takes the gloo process down with ``terminate called
+    without an active exception`` (SIGABRT, exit 134): in a third of the runs of a
+    two-process script on torch 2.14. Freed before that, it never did in 60 runs."""
     for replicas in list(_LIVE):
         replicas.close()
     gc.collect()
