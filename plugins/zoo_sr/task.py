@@ -446,22 +446,17 @@ class SRTask(Task):
     def _probe(self, model: nn.Module, size: int) -> None:
         """Upscale a blank ``size`` px LR crop once: a model that cannot, or that does
         not upscale by the task's scale, is a clear error before any data is read."""
-        from zoo_sr.tiling import model_device
+        from zoo_sr.tiling import model_device, run_model
 
         x = torch.zeros(1, 3, size, size, device=model_device(model))
         was = model.training
         model.eval()
         try:
             with torch.no_grad():
-                y = model(x)
-        except ZooError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any failure of the network on this input
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            raise DataError(
-                f"The generator ({self.generator_name}) cannot upscale a {size}x{size} px LR "
-                f"crop ({type(exc).__name__}: {first}). Use a larger task.gt_size (the LR "
-                f"crop is gt_size / scale = {size} px) or another model.") from None
+                y = run_model(model, x, what=f"The generator ({self.generator_name})",
+                              shown="LR crop",
+                              advice=f"use a larger task.gt_size (the LR crop is gt_size / "
+                                     f"scale = {size} px) or another model")
         finally:
             model.train(was)
         got = tuple(y.shape[-2:])

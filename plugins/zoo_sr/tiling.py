@@ -33,8 +33,10 @@ def to_uint8(img: Tensor) -> Tensor:
     return (img.detach().float().clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
 
 
-def run_model(model: nn.Module, x: Tensor) -> Tensor:
-    """``model(x)``; a network that cannot take an input this size is a clear error."""
+def run_model(model: nn.Module, x: Tensor, *, what: str = "The model", shown: str = "input",
+              advice: str = "it needs larger inputs") -> Tensor:
+    """``model(x)``; a network that cannot take an input this size is a clear error
+    (``"{what} cannot upscale a WxH px {shown} (its error); {advice}."``)."""
     try:
         return model(x)
     except ZooError:
@@ -44,8 +46,8 @@ def run_model(model: nn.Module, x: Tensor) -> Tensor:
 
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise DataError(
-            f"The model cannot upscale a {x.shape[-1]}x{x.shape[-2]} px input "
-            f"({type(exc).__name__}: {first}); it needs larger inputs.") from None
+            f"{what} cannot upscale a {x.shape[-1]}x{x.shape[-2]} px {shown} "
+            f"({type(exc).__name__}: {first}); {advice}.") from None
 
 
 @torch.no_grad()
